@@ -1,0 +1,1 @@
+"""Code shared by the edge, the cloud and training: codecs, wire format, task models, schemas."""

@@ -1,0 +1,126 @@
+"""VVC (H.266) intra pictures: vvenc through the static ffmpeg in `imageio-ffmpeg`, decoded by PyAV.
+
+The file is a plain VVC Annex-B stream. VVC cannot crop an odd number of 4:2:0 pixels, so odd
+sizes are padded to even by edge replication and the true size is carried in a trailing
+user-data-unregistered SEI (29 bytes), which other decoders ignore.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import av
+import numpy as np
+
+from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb
+from shared.codecs.bpg import color
+from shared.codecs.bpg.bitstream import escape_rbsp, unescape_rbsp
+from shared.codecs.errors import CodecError, CorruptStreamError
+from shared.codecs.registry import register_codec
+
+_SIZE_UUID = bytes.fromhex("8e0f5b1a3c6d4e2fa1b2c3d4e5f60718")  # PrepICM true picture size
+_SUFFIX_SEI = b"\x00\xc1"  # nal_unit_type 24 (suffix SEI), layer 0, temporal id 0
+_ENCODE_TIMEOUT_S = 600
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@register_codec
+class VvcCodec(Codec):
+    name = "vvc"
+    extension = ".266"
+    aliases = (".vvc",)
+    quality = QualityScale("qp", 0, 63, 32, False, "vvenc QP: 0 best, 63 worst")
+    description = "VVC intra via vvenc (imageio-ffmpeg's ffmpeg), 8-bit 4:2:0, QPA off"
+
+    def __init__(self, preset: str = "fast") -> None:
+        self.preset = preset
+
+    def settings(self) -> dict[str, Any]:
+        return {"preset": self.preset, "qpa": 0, "internalbitdepth": 8}
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            _ffmpeg()
+        except (ImportError, RuntimeError):
+            return "install the extra: pip install 'prepicm[codecs-extra]' (imageio-ffmpeg with libvvenc)"
+        return None
+
+    def encode(self, image: np.ndarray, quality: int | None = None) -> bytes:
+        rgb = check_rgb(image)
+        qp = self._quality(quality)
+        h, w = rgb.shape[:2]
+        ph, pw = h + h % 2, w + w % 2
+        if (ph, pw) != (h, w):
+            rgb = np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+        ycc = color.rgb_to_ycc(rgb)
+        planes = [color.to_u8(ycc[0]), color.to_u8(color.downsample_420(ycc[1])),
+                  color.to_u8(color.downsample_420(ycc[2]))]
+        raw = b"".join((p.astype(np.uint16) << 2).tobytes() for p in planes)
+        cmd = [
+            _ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p10le",
+            "-color_range", "pc", "-s", f"{pw}x{ph}", "-i", "-", "-frames:v", "1", "-c:v", "libvvenc",
+            "-qp", str(qp), "-qpa", "0", "-preset", self.preset, "-vvenc-params", "internalbitdepth=8",
+            "-f", "vvc", "-",
+        ]
+        try:
+            proc = subprocess.run(cmd, input=raw, capture_output=True, timeout=_ENCODE_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise CodecError(f"vvenc timed out after {_ENCODE_TIMEOUT_S} s") from exc
+        if proc.returncode != 0 or not proc.stdout:
+            msg = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise CodecError(f"vvenc failed: {msg[0] if msg else proc.returncode}")
+        stream = proc.stdout
+        if (ph, pw) != (h, w):
+            body = bytes([5, 20]) + _SIZE_UUID + w.to_bytes(2, "big") + h.to_bytes(2, "big") + b"\x80"
+            stream += b"\x00\x00\x01" + _SUFFIX_SEI + escape_rbsp(body)
+        return stream
+
+    def _true_size(self, data: bytes) -> tuple[int, int] | None:
+        i = data.rfind(_SIZE_UUID)
+        if i < 2 or data[i - 2] != 5:
+            return None
+        tail = unescape_rbsp(data[i + 16 : i + 24])
+        if len(tail) < 4:
+            raise CorruptStreamError("truncated VVC size SEI")
+        return int.from_bytes(tail[:2], "big"), int.from_bytes(tail[2:4], "big")
+
+    def _decode_frame(self, data: bytes) -> av.VideoFrame:
+        if not data or b"\x00\x00\x01" not in data[:4]:
+            raise CorruptStreamError("not a VVC Annex-B stream")
+        ctx = av.CodecContext.create("vvc", "r")
+        ctx.options = {"err_detect": "crccheck+bitstream+buffer+explode"}
+        try:
+            frames = [f for p in ctx.parse(data) + ctx.parse(None) for f in ctx.decode(p)]
+            frames += list(ctx.decode(None))
+        except (av.FFmpegError, ValueError) as exc:
+            raise CorruptStreamError(f"VVC stream does not decode: {exc}") from exc
+        if not frames:
+            raise CorruptStreamError("VVC stream holds no decodable picture")
+        return frames[0]
+
+    def decode(self, data: bytes) -> np.ndarray:
+        frame = self._decode_frame(data)
+        if frame.format.name != "yuv420p":
+            raise CorruptStreamError(f"unexpected VVC pixel format {frame.format.name}")
+        size = self._true_size(data) or (frame.width, frame.height)
+        w, h = size
+        if w > frame.width or h > frame.height:
+            raise CorruptStreamError("VVC size SEI declares a picture larger than the stream")
+        planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in frame.planes]
+        fw, fh = frame.width, frame.height
+        y = planes[0][:fh, :fw]
+        cb = color.upsample(planes[1][: fh // 2, : fw // 2], fh, fw, 2, 2, True)
+        cr = color.upsample(planes[2][: fh // 2, : fw // 2], fh, fw, 2, 2, True)
+        return color.ycc_to_rgb(y, cb, cr, 0, False)[:h, :w]
+
+    def info(self, data: bytes) -> StreamInfo:
+        frame = self._decode_frame(data)
+        w, h = self._true_size(data) or (frame.width, frame.height)
+        return StreamInfo(self.name, w, h, "420", 8, {"coded_size": [frame.width, frame.height]})
