@@ -7,9 +7,9 @@
 """
 
 from shared.codecs import pillow_codecs as _pillow_codecs  # noqa: F401  (registers codecs)
+from shared.codecs import vvc as _vvc  # noqa: F401
 from shared.codecs.base import Codec, QualityScale, StreamInfo
 from shared.codecs.bpg import codec as _bpg  # noqa: F401
-from shared.codecs import vvc as _vvc  # noqa: F401
 from shared.codecs.errors import (
     CodecError,
     CodecUnavailableError,
@@ -19,7 +19,7 @@ from shared.codecs.errors import (
     StreamTooLargeError,
     UnsupportedFeatureError,
 )
-from shared.codecs.registry import CODECS, codec_for_extension, codec_names, get_codec
+from shared.codecs.registry import CODECS, codec_for_extension, codec_names, detect_codec, get_codec
 
 __all__ = [
     "CODECS",
@@ -35,5 +35,6 @@ __all__ = [
     "UnsupportedFeatureError",
     "codec_for_extension",
     "codec_names",
+    "detect_codec",
     "get_codec",
 ]

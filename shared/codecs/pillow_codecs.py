@@ -40,7 +40,8 @@ class _PillowCodec(Codec):
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(data), formats=[self.pil_format])
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError,
+                Image.DecompressionBombWarning) as exc:
             raise CorruptStreamError(f"cannot parse {self.name} stream: {exc}") from exc
         check_size(*img.size)
         return img
@@ -49,7 +50,7 @@ class _PillowCodec(Codec):
         img = self._open(data)
         try:
             img.load()
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        except (OSError, ValueError, SyntaxError, EOFError, RuntimeError) as exc:
             raise CorruptStreamError(f"truncated or corrupt {self.name} stream: {exc}") from exc
         return np.asarray(img.convert("RGB"))
 

@@ -36,3 +36,23 @@ def codec_for_extension(extension: str) -> str:
         if ext == cls.extension or ext in getattr(cls, "aliases", ()):
             return name
     raise CodecUnavailableError(f"no codec writes {extension!r} files; known: {', '.join(CODECS.names())}")
+
+
+def detect_codec(data: bytes, filename: str | None = None) -> str:
+    """Name the codec of a stream from its signature, falling back to the file extension."""
+    head = bytes(data[:32])
+    if head.startswith(b"BPG\xfb"):
+        return "bpg"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "avif"
+    if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL "):
+        return "jxl"
+    if filename is not None:
+        suffix = "." + filename.rsplit(".", 1)[-1] if "." in filename else ""
+        if suffix:
+            return codec_for_extension(suffix)
+    raise CodecUnavailableError("cannot tell which codec wrote this stream (unknown signature)")

@@ -16,6 +16,7 @@ import numpy as np
 from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb
 from shared.codecs.bpg import color
 from shared.codecs.bpg.bitstream import escape_rbsp, unescape_rbsp
+from shared.codecs.bpg.codec import plane_array
 from shared.codecs.errors import CodecError, CorruptStreamError
 from shared.codecs.registry import register_codec
 
@@ -56,7 +57,8 @@ class VvcCodec(Codec):
         rgb = check_rgb(image)
         qp = self._quality(quality)
         h, w = rgb.shape[:2]
-        ph, pw = h + h % 2, w + w % 2
+        # 4:2:0 needs even sides and vvenc refuses pictures below 16 px
+        ph, pw = max(16, h + h % 2), max(16, w + w % 2)
         if (ph, pw) != (h, w):
             rgb = np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
         ycc = color.rgb_to_ycc(rgb)
@@ -113,7 +115,7 @@ class VvcCodec(Codec):
         w, h = size
         if w > frame.width or h > frame.height:
             raise CorruptStreamError("VVC size SEI declares a picture larger than the stream")
-        planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in frame.planes]
+        planes = [plane_array(p) for p in frame.planes]
         fw, fh = frame.width, frame.height
         y = planes[0][:fh, :fw]
         cb = color.upsample(planes[1][: fh // 2, : fw // 2], fh, fw, 2, 2, True)

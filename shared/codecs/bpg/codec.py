@@ -9,7 +9,7 @@ from typing import Any
 import av
 import numpy as np
 
-from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb
+from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb, check_size
 from shared.codecs.bpg import color, container
 from shared.codecs.bpg.bitstream import split_annexb
 from shared.codecs.bpg.hevc import NAL_SPS, NAL_VPS, CompactSps
@@ -47,13 +47,17 @@ def x265_annexb(planes: list[np.ndarray], pix_fmt: str, qp: int, preset: str, tu
     frame = av.VideoFrame(width, height, pix_fmt)
     for plane, data in zip(frame.planes, planes, strict=True):
         h, w = data.shape
-        view = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-        view[:h, :w] = data
+        plane_array(plane)[:h, :w] = data
     try:
         packets = list(ctx.encode(frame)) + list(ctx.encode(None))
     except av.FFmpegError as exc:
         raise CodecError(f"x265 failed to encode a {width}x{height} picture: {exc}") from exc
     return b"".join(bytes(p) for p in packets)
+
+
+def plane_array(plane: Any) -> np.ndarray:
+    """A libav picture plane as a (rows, line_size) uint8 view, without copying."""
+    return np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
 
 
 def _pad_edge(plane: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -119,7 +123,7 @@ class BpgCodec(Codec):
         spans = split_annexb(annexb)
         if len(spans) < 3:
             raise CodecError("HEVC stream is missing parameter sets or slices")
-        (v0, v1), (s0, s1) = spans[0], spans[1]
+        (v0, _v1), (s0, s1) = spans[0], spans[1]
         if (annexb[v0] >> 1) & 63 != NAL_VPS or (annexb[s0] >> 1) & 63 != NAL_SPS:
             raise CodecError("HEVC stream does not start with VPS and SPS")
         sps = CompactSps.from_sps_nal(annexb[s0:s1])
@@ -133,6 +137,7 @@ class BpgCodec(Codec):
         parsed = container.parse(data)
         assert isinstance(parsed, container.BpgFile)
         h = parsed.header
+        check_size(h.width, h.height)  # before the decoder allocates anything
         if h.has_alpha:
             raise UnsupportedFeatureError("BPG alpha planes are not supported")
         if h.animation:
@@ -158,8 +163,7 @@ class BpgCodec(Codec):
         for i, plane in enumerate(frame.planes):
             ph = h.height if i == 0 else -(-h.height // sub_h)
             pw = h.width if i == 0 else -(-h.width // sub_w)
-            arr = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-            planes.append(arr[:ph, :pw])
+            planes.append(plane_array(plane)[:ph, :pw])
         return h, planes
 
     def decode(self, data: bytes) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from shared.codecs.base import check_size
 from shared.codecs.bpg.bitstream import read_ue7, write_ue7
 from shared.codecs.bpg.hevc import CompactSps
 from shared.codecs.errors import CorruptStreamError
@@ -97,7 +96,6 @@ def parse(data: bytes, *, header_only: bool = False) -> BpgFile | BpgHeader:
     height, pos = read_ue7(data, pos, "picture_height")
     if width == 0 or height == 0:
         raise CorruptStreamError(f"BPG picture has zero size ({width}x{height})")
-    check_size(width, height)
     length, pos = read_ue7(data, pos, "picture_data_length")
     extensions: list[tuple[int, bytes]] = []
     if has_ext:
