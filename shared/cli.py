@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,10 +121,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from shared.imageio import list_images
 
         paths = list_images(args.images)
-        source = str(args.images)
+        source = os.path.relpath(args.images)
     else:
         paths = bench.default_images()
-        source = str(paths[0].parent) if paths else "(none)"
+        source = os.path.relpath(paths[0].parent) if paths else "(none)"
     if args.limit:
         paths = paths[: args.limit]
     if not paths:

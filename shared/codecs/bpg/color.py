@@ -11,23 +11,25 @@ import numpy as np
 
 _KR, _KB = 0.299, 0.114
 _KG = 1.0 - _KR - _KB
-_RGB2YCC = np.array(
-    [
-        [_KR, _KG, _KB],
-        [-_KR / (2 * (1 - _KB)), -_KG / (2 * (1 - _KB)), 0.5],
-        [0.5, -_KG / (2 * (1 - _KR)), -_KB / (2 * (1 - _KR))],
-    ],
-    dtype=np.float32,
-)
 _DOWN_TAPS = np.array([2, -4, -8, 17, 57, 57, 17, -8, -4, 2], dtype=np.float32) / 128.0
 
 
-def rgb_to_ycc(rgb: np.ndarray) -> np.ndarray:
-    """H×W×3 uint8 → 3×H×W float32 (Y, Cb, Cr) with chroma centred on 128, unrounded."""
-    flat = rgb.reshape(-1, 3).astype(np.float32)
-    ycc = (flat @ _RGB2YCC.T).T.reshape(3, *rgb.shape[:2])
-    ycc[1:] += 128.0
-    return ycc
+def rgb_to_ycc(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """H×W×3 uint8 → (Y, Cb, Cr) float32 planes, chroma centred on 128, unrounded.
+
+    Planar in-place arithmetic: ~5× faster than a (H·W×3)@(3×3) matmul on the interleaved array.
+    """
+    r, g, b = np.moveaxis(rgb, 2, 0).astype(np.float32)
+    y = r * np.float32(_KR)
+    y += g * np.float32(_KG)
+    y += b * np.float32(_KB)
+    cb = b - y
+    cb *= np.float32(0.5 / (1 - _KB))
+    cb += np.float32(128)
+    cr = r - y
+    cr *= np.float32(0.5 / (1 - _KR))
+    cr += np.float32(128)
+    return y, cb, cr
 
 
 def to_u8(plane: np.ndarray) -> np.ndarray:
@@ -40,10 +42,18 @@ def _down_axis(plane: np.ndarray, axis: int) -> np.ndarray:
     pad = [(0, 0), (0, 0)]
     pad[axis] = (4, 2 * out_n - n + 5)
     p = np.pad(plane, pad, mode="edge")
-    acc = np.zeros(tuple(out_n if a == axis else plane.shape[a] for a in range(2)), np.float32)
-    for k, tap in enumerate(_DOWN_TAPS):
+
+    def tap(k: int) -> np.ndarray:
         sl = slice(k, k + 2 * out_n, 2)
-        acc += tap * (p[:, sl] if axis == 1 else p[sl, :])
+        return p[:, sl] if axis == 1 else p[sl, :]
+
+    # the filter is symmetric: pair taps k and 9-k, one multiply per pair
+    acc = tap(4) + tap(5)
+    acc *= _DOWN_TAPS[4]
+    for k in range(4):
+        pair = tap(k) + tap(9 - k)
+        pair *= _DOWN_TAPS[k]
+        acc += pair
     return acc
 
 
@@ -97,25 +107,33 @@ _YCC2RGB = {
 
 def ycc_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, color_space: int, limited: bool) -> np.ndarray:
     """Full-resolution planes → H×W×3 uint8 RGB for BPG colour space `color_space`."""
-    y = y.astype(np.float32)
+    yf = y.astype(np.float32)
+    cb = np.asarray(cb, np.float32)
+    cr = np.asarray(cr, np.float32)
     if limited:
-        y = (y - 16.0) * (255.0 / 219.0)
-        cb = (cb - 128.0) * (255.0 / 224.0) + 128.0
-        cr = (cr - 128.0) * (255.0 / 224.0) + 128.0
+        yf = (yf - 16.0) * np.float32(255.0 / 219.0)
+        cb = (cb - 128.0) * np.float32(255.0 / 224.0) + 128.0
+        cr = (cr - 128.0) * np.float32(255.0 / 224.0) + 128.0
     if color_space == 1:  # RGB stored as G, B, R
-        rgb = np.stack([cr, y, cb], axis=-1)
+        channels = [cr.copy(), yf, cb.copy()]
     elif color_space == 2:  # YCgCo: Y, Cg, Co
-        cg = cb - 128.0
-        co = cr - 128.0
-        t = y - cg
-        rgb = np.stack([t + co, y + cg, t - co], axis=-1)
+        cg = cb - np.float32(128)
+        co = cr - np.float32(128)
+        t = yf - cg
+        channels = [t + co, yf + cg, t - co]
     else:
         kr, kb = _YCC2RGB[color_space]
         kg = 1.0 - kr - kb
-        d = cb - 128.0
-        e = cr - 128.0
-        r = y + (2 - 2 * kr) * e
-        b = y + (2 - 2 * kb) * d
-        g = y - (kb * (2 - 2 * kb) * d + kr * (2 - 2 * kr) * e) / kg
-        rgb = np.stack([r, g, b], axis=-1)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+        d = cb - np.float32(128)
+        e = cr - np.float32(128)
+        red = yf + np.float32(2 - 2 * kr) * e
+        blue = yf + np.float32(2 - 2 * kb) * d
+        green = yf - np.float32(kb * (2 - 2 * kb) / kg) * d
+        green -= np.float32(kr * (2 - 2 * kr) / kg) * e
+        channels = [red, green, blue]
+    out = np.empty((*yf.shape, 3), np.uint8)
+    for i, ch in enumerate(channels):
+        ch += np.float32(0.5)  # round half up, then truncate on the uint8 cast
+        np.clip(ch, 0, 255, out=ch)
+        out[..., i] = ch
+    return out
