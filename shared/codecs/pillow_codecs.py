@@ -27,7 +27,7 @@ class _PillowCodec(Codec):
         buf = io.BytesIO()
         try:
             Image.fromarray(rgb, "RGB").save(buf, format=self.pil_format, **self._save_options(q))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             raise CodecError(f"{self.name} encoder failed: {exc}") from exc
         return buf.getvalue()
 
@@ -143,7 +143,8 @@ class JxlCodec(_PillowCodec):
     extension = ".jxl"
     pil_format = "JXL"
     magic = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")
-    quality = QualityScale("quality", 1, 100, 75, True, "libjxl quality (distance mapped): 1 worst, 100 best")
+    # quality 100 means distance 0, which libjxl only accepts in lossless mode
+    quality = QualityScale("quality", 1, 99, 75, True, "libjxl quality (distance mapped): 1 worst, 99 best")
     description = "JPEG XL via pillow-jxl-plugin (libjxl), effort 7"
 
     def __init__(self, effort: int = 7) -> None:
