@@ -1,0 +1,56 @@
+"""The registry of NPP variants. Names are stable: configs, CLIs and manifests refer to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.registry import Registry
+from training.npp.model import NPP, NppConfig
+
+
+@dataclass(frozen=True)
+class NppVariant:
+    name: str
+    config: NppConfig
+    description: str
+
+    def build(self) -> NPP:
+        return NPP(self.config)
+
+
+NPP_VARIANTS: Registry[NppVariant] = Registry("NPP variant")
+
+#: Hidden widths m of the eight QA MLPs in the authors' code (pixel ×2, down 1–3, up 2–4).
+PAPER_QA_HIDDEN = (16, 16, 32, 32, 64, 64, 64, 32)
+
+
+def _register(name: str, config: NppConfig, description: str) -> None:
+    NPP_VARIANTS.register(name, NppVariant(name, config, description))
+
+
+_register("paper", NppConfig(), "paper NPP without QA layers, one QP per network (9,422,235 params)")
+_register(
+    "paper_qa",
+    NppConfig(qa_hidden=PAPER_QA_HIDDEN),
+    "paper NPP with quantization-adaptive layers, one network for all QPs (9,461,537 params)",
+)
+_register(
+    "lite_qa",
+    NppConfig(widths=(16, 32, 64, 128), qa_hidden=(8, 8, 16, 16, 32, 32, 32, 16)),
+    "half-width QA NPP for CPU-only edges (U-Net 16/32/64/128, ~5.1 GFLOPs at 224×224)",
+)
+_register(
+    "nano_qa",
+    NppConfig(widths=(8, 16, 32, 64), qa_hidden=(8, 8, 8, 8, 16, 16, 16, 8)),
+    "quarter-width QA NPP for small CPUs (U-Net 8/16/32/64, ~1.3 GFLOPs at 224×224)",
+)
+_register(
+    "test_tiny",
+    NppConfig(widths=(4, 8, 8, 16), qa_hidden=(4,) * 8),
+    "tiny QA NPP for fast tests (no use beyond tests)",
+)
+
+
+def build_npp(name: str) -> NPP:
+    """A freshly initialised NPP of a registered variant."""
+    return NPP_VARIANTS.get(name).build()
