@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shared.datasets import open_dataset
+from shared.tasks import ClassificationOutput, InvalidTargetError, TaskModel, get_task
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def val50(data_dir: Path) -> list[np.ndarray]:
+    ds = open_dataset("imagenet_folder", data_dir / "imagenet" / "val", limit=50)
+    return [s.load() for s in ds]
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2"])
+def test_matches_golden_on_first_50_val_images(name: str, val50: list[np.ndarray]) -> None:
+    golden = json.loads((GOLDEN / f"{name}_val50.json").read_text())
+    model = get_task(name)
+    outs = model.predict_classification(val50)
+    assert all(isinstance(o, ClassificationOutput) for o in outs)
+    assert outs[0].probs.shape == (1000,) and outs[0].probs.dtype == np.float32
+    assert abs(float(outs[0].probs.sum()) - 1) < 1e-4
+    top1 = [o.top1 for o in outs]
+    assert sum(a != b for a, b in zip(top1, golden["top1"], strict=True)) <= 1
+    for out, ref in zip(outs[:5], golden["top5"], strict=True):
+        for idx, p in ref:
+            assert out.probs[idx] == pytest.approx(p, abs=2e-3)
+    # and it is a real classifier: golden top-1 on these 50 is 0.86 (lite0) / 0.90 (mnv2)
+    acc = np.mean(np.array(top1) == np.array(golden["labels"]))
+    assert acc >= 0.8
+    js = outs[0].to_json()
+    assert js["top"][0]["index"] == top1[0] and isinstance(js["top"][0]["name"], str)
+
+
+@pytest.fixture(scope="module")
+def lite0() -> TaskModel:
+    return get_task("efficientnet_lite0")
+
+
+def test_losses_reach_the_input(lite0: TaskModel, val50: list[np.ndarray]) -> None:
+    pristine = torch.stack([torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in val50[:2]])
+    x = (pristine + 0.03 * torch.randn_like(pristine)).clamp(0, 1).requires_grad_()
+    terms = lite0.loss(x, torch.tensor([1, 2]))
+    assert set(terms) == {"loss", "cross_entropy"}
+    terms["loss"].backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in lite0.module.parameters())  # the task net stays frozen
+
+    ref = lite0.distill_target(pristine)
+    assert ref.shape == (2, 1000) and not ref.requires_grad
+    x.grad = None
+    kl = lite0.loss(x, ref)
+    kl["loss"].backward()
+    assert x.grad is not None
+    assert kl["kl"] > 0 and x.grad.abs().sum() > 0
+    assert float(lite0.loss(pristine, ref)["kl"]) == pytest.approx(0, abs=1e-5)
+    with pytest.raises(InvalidTargetError):
+        lite0.loss(x, torch.zeros(2, 10))
+
+
+def test_rejects_non_rgb(lite0: TaskModel) -> None:
+    with pytest.raises(ValueError, match=r"H×W×3 uint8"):
+        lite0.predict_classification([np.zeros((3, 32, 32), np.uint8)])
+    with pytest.raises(ValueError, match=r"H×W×3 uint8"):
+        lite0.predict_classification([np.zeros((32, 32, 3), np.float32)])
