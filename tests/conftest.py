@@ -39,11 +39,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gpu_ok, gpu_why = _has_gpu()
     trt_ok, trt_why = _has_tensorrt() if gpu_ok else (False, gpu_why)
     for item in items:
-        if "slow" in item.keywords and not run_slow:
+        if item.get_closest_marker("slow") and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow test: run with --runslow or PREPICM_RUN_SLOW=1"))
-        if "gpu" in item.keywords and not gpu_ok:
+        if item.get_closest_marker("gpu") and not gpu_ok:
             item.add_marker(pytest.mark.skip(reason=f"needs a GPU: {gpu_why}"))
-        if "tensorrt" in item.keywords and not trt_ok:
+        if item.get_closest_marker("tensorrt") and not trt_ok:
             item.add_marker(pytest.mark.skip(reason=f"needs TensorRT: {trt_why}"))
 
 

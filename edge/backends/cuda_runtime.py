@@ -1,21 +1,19 @@
-"""The few CUDA runtime calls the TensorRT backend needs, through cuda-python (lazily imported)."""
+"""The few CUDA runtime calls the TensorRT backend needs, through cuda-python (lazily imported by
+``shared.tensorrt_engine``, which also identifies the GPU for engine cache keys)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from edge.backends.errors import BackendError, BackendUnavailableError, MissingDependencyError
+from shared import tensorrt_engine as te
 
 
 def import_cudart() -> Any:
     try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:  # cuda-python < 12.6 layout
-            from cuda import cudart
-        except ImportError as exc:
-            raise MissingDependencyError("cuda-python", "tensorrt", "tensorrt") from exc
-    return cudart
+        return te.import_cudart()
+    except te.TensorRTUnavailableError as exc:
+        raise MissingDependencyError("cuda-python", "tensorrt", "tensorrt") from exc
 
 
 def check(result: Any, what: str) -> Any:
@@ -27,15 +25,13 @@ def check(result: Any, what: str) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def gpu_name(device: int = 0) -> str:
-    """The GPU's marketing name (the part of a TensorRT engine's cache key that names hardware)."""
-    cudart = import_cudart()
-    err, count = cudart.cudaGetDeviceCount()
-    if err != cudart.cudaError_t.cudaSuccess or count == 0:
-        raise BackendUnavailableError("no CUDA GPU is visible (cudaGetDeviceCount found none)")
-    props = check(cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
-    name = props.name
-    return (name.decode() if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+def detect_gpu(device: int = 0) -> te.GpuInfo:
+    """Name and compute capability of the GPU (the hardware part of a TensorRT engine's key)."""
+    import_cudart()  # a missing cuda-python is a missing dependency, named as such
+    try:
+        return te.detect_gpu(device)
+    except te.TensorRTUnavailableError as exc:
+        raise BackendUnavailableError(str(exc)) from exc
 
 
 class DeviceBuffer:

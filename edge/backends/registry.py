@@ -37,12 +37,18 @@ def _torch(artifact: Artifact, **options: Any) -> NppBackend:
 
 
 def _auto(artifact: Artifact, **options: Any) -> NppBackend:
-    """TensorRT → ONNX Runtime (CUDA, then CPU) → PyTorch; every decision is logged with its reason."""
+    """TensorRT → ONNX Runtime (CUDA, then CPU) → PyTorch; every decision is logged with its reason.
+
+    TensorRT with its defaults: a prebuilt engine from the artifact, else the local engine cache
+    (``$PREPICM_ENGINE_CACHE`` or ``~/.cache/prepicm/engines``), else one built on this GPU now.
+    """
     if options:
         raise BackendError(f"the auto backend takes no options (got {sorted(options)}); name a backend")
     try:
         backend = _tensorrt(artifact)
-        log.info("auto: picked tensorrt: engine for %s matches this GPU and TensorRT", artifact.manifest.variant)
+        info = backend.describe()
+        log.info("auto: picked tensorrt for %s: %s engine %s for %s", artifact.manifest.variant,
+                 info.get("engine_source"), info.get("engine"), info.get("gpu"))
         return backend
     except BackendUnavailableError as exc:
         log.info("auto: tensorrt not used: %s", exc)
@@ -88,7 +94,9 @@ def create_backend(
     """Validate the artifact (manifest, request) and open it with the named backend.
 
     ``options`` go to the backend: onnxruntime ``device`` ('auto'|'cpu'|'cuda'), ``threads``;
-    torch ``device``, ``fp16``, ``threads``; tensorrt ``precision`` ('fp16'|'fp32'), ``device``.
+    torch ``device``, ``fp16``, ``threads``; tensorrt ``precision`` ('fp16'|'fp32'), ``device``,
+    ``cache_dir`` (local engine cache), ``build`` (False: never build an engine here), ``profile``
+    (``shared.tensorrt_engine.Profile`` for engines built here), ``workspace_gib``.
     """
     factory = BACKENDS.get(name)
     artifact = load_artifact(directory, variant=variant, codec=codec, quality=quality,

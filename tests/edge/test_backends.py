@@ -164,15 +164,6 @@ def test_auto_falls_back_to_torch_without_onnxruntime(edge_artifact: Path, monke
     assert any("auto: picked torch" in r.getMessage() for r in caplog.records)
 
 
-def test_tensorrt_without_engine_explains_how_to_build(edge_artifact: Path) -> None:
-    from edge.backends.errors import BackendUnavailableError
-    from edge.backends.tensorrt_backend import find_engine
-    from shared.manifest import load_manifest
-
-    with pytest.raises(BackendUnavailableError, match=r"training\.export\.tensorrt"):
-        find_engine(load_manifest(edge_artifact), "NVIDIA H200", "10.9.0", None)
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not _has_cuda(), reason="needs an NVIDIA GPU with CUDA")
 def test_torch_cuda_fp16_close_to_cpu(edge_artifact: Path) -> None:
@@ -192,7 +183,7 @@ def test_tensorrt_matches_onnxruntime(edge_artifact: Path, tmp_path: Path, preci
 
     art = tmp_path / "trt"
     shutil.copytree(edge_artifact, art)
-    build_engines(art, (precision,), Profile(max=(2, 3, 256, 256)))
+    build_engines(art, (precision,), Profile(opt=(1, 3, 64, 96), max=(2, 3, 256, 256)))  # type: ignore[arg-type]
     trt_b = create_backend("tensorrt", art, precision=precision)
     ort_b = create_backend("onnxruntime", art, device="cpu")
     for shape in [(1, 3, 17, 13), (2, 3, 64, 96), (1, 3, 256, 256)]:
@@ -201,5 +192,7 @@ def test_tensorrt_matches_onnxruntime(edge_artifact: Path, tmp_path: Path, preci
         assert np.abs(trt_b.run(x, 0.6) - ort_b.run(x, 0.6)).max() <= tol
     with pytest.raises(InputError, match="profile"):
         trt_b.run(np.zeros((1, 3, 512, 512), np.float32), 0.6)
+    assert trt_b.describe()["engine_source"] == "artifact"  # the prebuilt engine, no build on the edge
     with caplog.at_level(logging.INFO, logger="edge.backends"):
         assert create_backend("auto", art).name == "tensorrt"
+    assert any("auto: picked tensorrt" in r.getMessage() for r in caplog.records)

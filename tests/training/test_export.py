@@ -120,10 +120,74 @@ def test_tensorrt_builder_names_the_extra_when_missing(tiny_artifact: Path, monk
     import sys
 
     from training.export.errors import TensorRTUnavailableError
-    from training.export.tensorrt import build_engines, engine_filename
+    from training.export.tensorrt import build_engines
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt → ImportError
-    with pytest.raises(TensorRTUnavailableError, match=r"prepicm\[tensorrt\]"):
+    with pytest.raises(TensorRTUnavailableError, match=r"pip install 'prepicm\[tensorrt\]'"):
         build_engines(tiny_artifact)
-    name = engine_filename("NVIDIA H200", "10.9.0", "fp16", "ab" * 32)
-    assert name == "engines/nvidia-h200-trt10.9.0-fp16-abababababab.engine"
+    assert load_manifest(tiny_artifact).engines == []  # nothing half-recorded
+
+
+def test_engine_paths_inside_the_artifact_use_the_shared_key() -> None:
+    from shared.tensorrt_engine import EngineKey, Profile
+    from training.export.tensorrt import engine_relpath
+
+    key = EngineKey("NVIDIA H200", "9.0", "10.9.0", "fp16", Profile(), "ab" * 32)
+    rel = engine_relpath(key)
+    assert rel == f"engines/{key.filename()}"
+    assert rel.startswith("engines/nvidia-h200-sm90-trt10.9.0-fp16-") and rel.endswith(".engine")
+    assert engine_relpath(EngineKey("NVIDIA H200", "9.0", "10.9.0", "fp16", Profile(max=(1, 3, 720, 1280)),
+                                    "ab" * 32)) != rel
+
+
+def test_tensorrt_cli_options(tiny_artifact: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from training.export.tensorrt import main as trt_cli
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    assert trt_cli(["--artifact", str(tiny_artifact), "--precision", "fp32", "--max", "2x256x256",
+                    "--opt", "1x64x64"]) == 1
+    assert "prepicm[tensorrt]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        trt_cli(["--artifact", str(tiny_artifact), "--max", "2x256"])
+    assert trt_cli(["--artifact", str(tiny_artifact), "--max", "1x8x8"]) == 1  # max below opt
+    assert "min ≤ opt ≤ max" in capsys.readouterr().err
+
+
+def test_export_cli_prebuild_without_tensorrt_keeps_the_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    out = tmp_path / "cli-trt"
+    assert export_cli(["--variant", "test_tiny", "--out", str(out), "--parity-images", "0",
+                       "--tensorrt", "fp16"]) == 1
+    err = capsys.readouterr().err
+    assert "TensorRT engines not built" in err and "prepicm[tensorrt]" in err
+    m = load_manifest(out)  # the ONNX / TorchScript artifact is complete and valid
+    verify_artifacts(m, out)
+    assert m.engines == []
+
+
+@pytest.mark.gpu
+@pytest.mark.tensorrt
+def test_prebuilt_engines_are_listed_and_reused(tiny_artifact: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from shared.tensorrt_engine import Profile, supports_fp16_flag
+    from training.export.tensorrt import build_engines
+
+    art = tmp_path / "art"
+    shutil.copytree(tiny_artifact, art)
+    precisions = ("fp16", "fp32") if supports_fp16_flag() else ("fp32",)
+    profile = Profile(opt=(1, 3, 64, 64), max=(1, 3, 128, 128))
+    built = build_engines(art, precisions, profile)  # type: ignore[arg-type]
+    m = load_manifest(art)
+    verify_artifacts(m, art)
+    assert [e.precision for e in m.engines] == list(precisions) and m.engines == built
+    assert all(e.profile_max == (1, 3, 128, 128) for e in m.engines)
+    mtimes = [(art / e.path).stat().st_mtime_ns for e in built]
+    again = build_engines(art, precisions, profile)  # type: ignore[arg-type]
+    assert again == built and [(art / e.path).stat().st_mtime_ns for e in again] == mtimes

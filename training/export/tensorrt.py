@@ -1,145 +1,129 @@
-"""Build TensorRT engines from an exported artifact's ONNX (FP16 and/or FP32) and record them in its
-manifest. Engines run only on the GPU model and TensorRT version that built them, so each is cached
-under ``engines/`` by that key and the edge picks the one matching its machine.
+"""Prebuild TensorRT engines into an exported artifact (FP16 and/or FP32) and list them in its manifest.
+
+An engine runs only on the GPU model and TensorRT version that built it, so the artifact's portable
+model is its ONNX and edges build their own engine from it at first start (``shared.tensorrt_engine``,
+cached locally). Prebuilding here is for GPUs known in advance: an edge whose GPU and TensorRT match
+an engine listed in the manifest loads it and skips the build. The build itself, the cache key and the
+file naming live in ``shared.tensorrt_engine``, the same code the edge runs; this module only puts the
+engine inside the artifact (``engines/<key>.engine``) and records it.
 
 ``python -m training.export.tensorrt --artifact artifacts/npp-paper_qa [--precision fp16 fp32]``
-
-Needs TensorRT and an NVIDIA GPU: ``pip install 'prepicm[tensorrt]'``.
+(or ``python -m training.export ... --tensorrt fp16``). Needs TensorRT and an NVIDIA GPU:
+``pip install 'prepicm[tensorrt]'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from shared import tensorrt_engine as te
 from shared.manifest import EngineEntry, ManifestError, describe_file, load_manifest, verify_file, write_manifest
+from shared.tensorrt_engine import EngineKey, Precision, Profile, Shape
 from training.export.errors import ExportError, TensorRTUnavailableError
 
 log = logging.getLogger(__name__)
 
-Shape = tuple[int, int, int, int]
+ENGINE_DIR = "engines"
 
 
-@dataclass(frozen=True)
-class Profile:
-    """One optimisation profile for the image input (the conditioning input follows its batch).
-
-    The default covers thumbnails (16×16) to 1080p frames (padded to 1088×1920) with batch ≤ 4,
-    optimised for a single 512×768 frame.
-    """
-
-    min: Shape = (1, 3, 16, 16)
-    opt: Shape = (1, 3, 512, 768)
-    max: Shape = (4, 3, 1088, 1920)
-
-
-def import_tensorrt() -> Any:
+@contextlib.contextmanager
+def _as_export_errors() -> Iterator[None]:
+    """The shared builder's errors, as this package's typed errors (the CLI catches ExportError)."""
     try:
-        import tensorrt
-    except ImportError as exc:
-        raise TensorRTUnavailableError(
-            "building TensorRT engines needs TensorRT and a CUDA GPU: pip install 'prepicm[tensorrt]'"
-        ) from exc
-    return tensorrt
+        yield
+    except te.TensorRTUnavailableError as exc:
+        raise TensorRTUnavailableError(str(exc)) from exc
+    except te.EngineError as exc:
+        raise ExportError(str(exc)) from exc
 
 
-def gpu_name() -> str:
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError as exc:
-        raise TensorRTUnavailableError("cuda-python is missing: pip install 'prepicm[tensorrt]'") from exc
-    err, count = cudart.cudaGetDeviceCount()
-    if err != cudart.cudaError_t.cudaSuccess or count == 0:
-        raise TensorRTUnavailableError("no CUDA GPU is visible; TensorRT engines must be built on the target GPU")
-    err, props = cudart.cudaGetDeviceProperties(0)
-    name = props.name
-    return (name.decode() if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+def engine_relpath(key: EngineKey) -> str:
+    """Where an engine lives inside an artifact, relative to its manifest."""
+    return f"{ENGINE_DIR}/{key.filename()}"
 
 
-def engine_filename(gpu: str, trt_version: str, precision: str, onnx_sha256: str) -> str:
-    """Cache key: GPU model, TensorRT version, precision and the ONNX it came from."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", gpu).strip("-").lower()
-    return f"engines/{slug}-trt{trt_version}-{precision}-{onnx_sha256[:12]}.engine"
-
-
-def build_engine(onnx_path: Path, out_path: Path, precision: str, profile: Profile,
-                 quantization_adaptive: bool, workspace_gib: float = 4.0) -> Path:
+def build_engine(onnx_path: Path, out_path: Path, precision: Precision, profile: Profile,
+                 workspace_gib: float = 4.0) -> Path:
     """Parse the ONNX, build a serialized engine with one optimisation profile, write it."""
-    trt = import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"TensorRT could not parse {onnx_path}: {errors}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    opt = builder.create_optimization_profile()
-    opt.set_shape("image", profile.min, profile.opt, profile.max)
-    if quantization_adaptive:
-        opt.set_shape("cond", (profile.min[0], 1), (profile.opt[0], 1), (profile.max[0], 1))
-    config.add_optimization_profile(opt)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ExportError(f"TensorRT failed to build a {precision} engine from {onnx_path}")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_bytes(bytes(serialized))
-    return out_path
+    with _as_export_errors():
+        return te.build_engine_file(onnx_path, out_path, precision, profile, workspace_gib)
 
 
-def build_engines(artifact_dir: Path, precisions: tuple[str, ...] = ("fp16", "fp32"),
-                  profile: Profile | None = None, rebuild: bool = False) -> list[EngineEntry]:
-    """Build (or reuse from the cache) one engine per precision and record them in the manifest."""
-    trt = import_tensorrt()
+def build_engines(artifact_dir: Path, precisions: tuple[Precision, ...] = ("fp16", "fp32"),
+                  profile: Profile | None = None, rebuild: bool = False, device: int = 0,
+                  workspace_gib: float = 4.0) -> list[EngineEntry]:
+    """Build (or reuse) one engine per precision for this machine's GPU and record them in the manifest.
+
+    Entries for other GPUs / TensorRT versions are kept; those for this one are replaced.
+    """
     profile = profile or Profile()
+    with _as_export_errors():
+        version = te.tensorrt_version()
+        gpu = te.detect_gpu(device)
     manifest = load_manifest(artifact_dir)
     onnx_path = verify_file(artifact_dir, manifest.onnx)
-    gpu, version = gpu_name(), trt.__version__
-    engines = [e for e in manifest.engines
-               if not (e.gpu == gpu and e.tensorrt_version == version and e.precision in precisions)]
+    kept = [e for e in manifest.engines
+            if not (e.gpu == gpu.name and e.tensorrt_version == version and e.precision in precisions)]
     built = []
     for precision in precisions:
-        rel = engine_filename(gpu, version, precision, manifest.onnx.sha256)
+        key = EngineKey.for_gpu(gpu, version, precision, profile, manifest.onnx.sha256)
+        rel = engine_relpath(key)
         path = artifact_dir / rel
         if rebuild or not path.is_file():
-            log.info("building %s TensorRT engine for %s (TensorRT %s)", precision, gpu, version)
-            build_engine(onnx_path, path, precision, profile, manifest.quantization_adaptive)
-        else:
-            log.info("reusing cached engine %s", rel)
+            log.info("building %s TensorRT engine for %s", precision, key.describe())
+            build_engine(onnx_path, path, precision, profile, workspace_gib)
+        else:  # the file name carries the digest of the whole key: same name, same inputs
+            log.info("reusing engine %s (same key: %s)", rel, key.describe())
         f = describe_file(artifact_dir, rel)
-        built.append(EngineEntry(path=f.path, sha256=f.sha256, size_bytes=f.size_bytes, gpu=gpu,
-                                 tensorrt_version=version, precision=precision,  # type: ignore[arg-type]
+        built.append(EngineEntry(path=f.path, sha256=f.sha256, size_bytes=f.size_bytes, gpu=gpu.name,
+                                 tensorrt_version=version, precision=precision,
                                  profile_min=profile.min, profile_opt=profile.opt, profile_max=profile.max))
-    write_manifest(manifest.model_copy(update={"engines": engines + built}), artifact_dir)
+    write_manifest(manifest.model_copy(update={"engines": kept + built}), artifact_dir)
     return built
 
 
-def _shape(text: str) -> Shape:
-    n, h, w = (int(v) for v in text.lower().split("x"))
+def parse_shape(text: str) -> Shape:
+    """``NxHxW`` → (N, 3, H, W)."""
+    try:
+        n, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not NxHxW (e.g. 1x512x768)") from exc
     return (n, 3, h, w)
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    default = Profile()
+    for name in ("min", "opt", "max"):
+        n, _, h, w = getattr(default, name)
+        parser.add_argument(f"--{name}", type=parse_shape, default=(n, 3, h, w),
+                            help=f"{name} shape of the optimisation profile, NxHxW (default {n}x{h}x{w})")
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    try:
+        return Profile(args.min, args.opt, args.max)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.export.tensorrt", description=__doc__)
     parser.add_argument("--artifact", type=Path, required=True, help="directory written by training.export")
-    parser.add_argument("--precision", nargs="+", choices=["fp16", "fp32"], default=["fp16", "fp32"])
-    parser.add_argument("--min", type=_shape, default="1x16x16", help="NxHxW")
-    parser.add_argument("--opt", type=_shape, default="1x512x768", help="NxHxW")
-    parser.add_argument("--max", type=_shape, default="4x1088x1920", help="NxHxW")
+    parser.add_argument("--precision", nargs="+", choices=list(te.PRECISIONS), default=list(te.PRECISIONS))
+    add_profile_arguments(parser)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--device", type=int, default=0, help="CUDA device index")
+    parser.add_argument("--workspace-gib", type=float, default=4.0, help="builder workspace limit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        built = build_engines(args.artifact, tuple(args.precision), Profile(args.min, args.opt, args.max),
-                              args.rebuild)
+        built = build_engines(args.artifact, tuple(args.precision), profile_from_args(args), args.rebuild,
+                              args.device, args.workspace_gib)
     except (ExportError, ManifestError) as exc:
         print(f"tensorrt build failed: {exc}", file=sys.stderr)
         return 1
