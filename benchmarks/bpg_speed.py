@@ -50,7 +50,7 @@ def main() -> None:
             direct.append(t)
             prep.append(_ms(bpg.yuv_planes, rgb)[0])
             mux.append(_ms(bpg.mux, annexb, rgb.shape[1], rgb.shape[0])[0])
-            t, (_, rebuilt) = _ms(bpg.demux, data)
+            t, _ = _ms(bpg.demux, data)
             demux.append(t)
             dec.append(_ms(bpg.decode, data)[0])
             hevc_dec.append(_ms(decode_hevc, annexb)[0])
