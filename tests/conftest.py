@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _has_gpu() -> tuple[bool, str]:
     if shutil.which("nvidia-smi") is None:
@@ -49,10 +47,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    root = Path(os.environ.get("PREPICM_SHARED_DIR", REPO.parent / "shared"))
+    from shared.paths import shared_data_dir
+
+    root = shared_data_dir()
     if not (root / "data").is_dir():
         pytest.skip(f"shared data folder not found at {root} (set PREPICM_SHARED_DIR)")
     return root
+
+
+@pytest.fixture(scope="session")
+def data_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data"
 
 
 @pytest.fixture(scope="session")

@@ -16,19 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.codecs import ladders
 from shared.codecs.registry import get_codec
 from shared.imageio import list_images, read_rgb
-
-#: Qualities per codec spanning roughly 0.05–1.5 bpp on Kodak-like photos.
-DEFAULT_QUALITIES: dict[str, list[int]] = {
-    "bpg": [22, 26, 30, 34, 38, 42],
-    "jpeg": [10, 20, 35, 50, 70, 85],
-    "webp": [10, 25, 45, 65, 80, 90],
-    "avif": [20, 35, 50, 60, 70, 80],
-    "jxl": [20, 40, 60, 75, 85, 92],
-    "vvc": [24, 28, 32, 36, 40, 44],
-}
-QUICK_QUALITIES: dict[str, list[int]] = {k: [*v[::2], v[-1]] for k, v in DEFAULT_QUALITIES.items()}
 
 
 @dataclass
@@ -235,6 +225,6 @@ def write_outputs(result: BenchResult, out_dir: Path, title: str) -> dict[str, P
 
 
 def qualities_for(codecs: Sequence[str], quick: bool) -> dict[str, list[int]]:
-    table = QUICK_QUALITIES if quick else DEFAULT_QUALITIES
-    return {c: list(table[c]) for c in codecs if c in table}
+    return {c: ladders.quick(ladders.PHOTO[c]) if quick else list(ladders.PHOTO[c]) for c in codecs
+            if c in ladders.PHOTO}
 

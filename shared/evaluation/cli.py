@@ -41,7 +41,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _parse_qualities(specs: list[str], codecs: list[str]) -> dict[str, list[int]]:
-    from shared.evaluation.defaults import DEFAULT_QUALITIES
+    from shared.codecs.ladders import TASK as DEFAULT_QUALITIES
 
     out = {c: list(DEFAULT_QUALITIES.get(c, [])) for c in codecs}
     for spec in specs:
