@@ -26,6 +26,16 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _resolve_label(name: str, curves: dict[str, Curve], role: str) -> str:
+    """A curve label, or a codec name that starts exactly one label (``bpg`` → ``bpg[level=8]``)."""
+    if name in curves:
+        return name
+    matches = [c for c in curves if c.split("[", 1)[0] == name]
+    if len(matches) == 1:
+        return matches[0]
+    raise ResultsError(f"{role} curve {name!r} not found or ambiguous; curves: {', '.join(curves)}")
+
+
 def source_lines(curves: dict[str, Curve]) -> list[str]:
     """Lines naming the data, the model and codec settings (shown with every table and plot)."""
     any_curve = next(iter(curves.values()))
@@ -134,12 +144,8 @@ def compare(
 ) -> dict[str, Any]:
     """BD-rate of each test curve against the anchor for each metric, with paired bootstrap."""
     curves = load_curves(list(paths))
-    if anchor not in curves:
-        raise ResultsError(f"anchor curve {anchor!r} not found; curves: {', '.join(curves)}")
-    test_labels = list(tests) if tests else [c for c in curves if c != anchor]
-    for t in test_labels:
-        if t not in curves:
-            raise ResultsError(f"test curve {t!r} not found; curves: {', '.join(curves)}")
+    anchor = _resolve_label(anchor, curves, "anchor")
+    test_labels = [_resolve_label(t, curves, "test") for t in tests] if tests else [c for c in curves if c != anchor]
     rows: list[dict[str, Any]] = []
     for metric in metrics:
         info = EVAL_METRICS.get(metric)
