@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,32 @@ class EncodeCache:
         data_path, meta_path = self._paths(codec, key, extension)
         atomic_write_bytes(data_path, data)
         atomic_write_json(meta_path, {**meta, "bytes": len(data)})
+
+
+class OutputCache:
+    """Task outputs per decoded image, keyed by the encode key and the model's identity.
+
+    The outputs are a pure function of the bits and the model, so a re-run of a sweep with a
+    warm cache needs no inference at all. Entries are pickles written by this project into the
+    user's own cache folder (never read from elsewhere); ``root=None`` disables the cache.
+    """
+
+    def __init__(self, root: Path | None, model_id: str) -> None:
+        digest = hashlib.sha256(model_id.encode()).hexdigest()[:16]
+        self.root = None if root is None else Path(root) / "outputs" / digest
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / key[:2] / f"{key}.pkl"
+
+    def get(self, key: str) -> Any | None:
+        if self.root is None:
+            return None
+        try:
+            return pickle.loads(self._path(key).read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            return None
+
+    def put(self, key: str, output: Any) -> None:
+        if self.root is not None:
+            atomic_write_bytes(self._path(key), pickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL))

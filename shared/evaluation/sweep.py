@@ -37,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from shared.evaluation.cache import EncodeCache, atomic_write_json, content_hash, default_cache_dir, encode_key
+from shared.evaluation.cache import (
+    EncodeCache,
+    OutputCache,
+    atomic_write_json,
+    content_hash,
+    default_cache_dir,
+    encode_key,
+)
 from shared.evaluation.image_metrics import ms_ssim_detail, psnr
 from shared.evaluation.metrics import (
     Detections,
@@ -145,6 +152,7 @@ class EncodedImage:
     msssim_scales: int
     cached: bool
     decoded: np.ndarray
+    key: str = ""  # encode-cache key: identifies the bits, hence the task output too
 
 
 def _worker_codec(name: str, options: dict[str, Any]) -> Any:
@@ -190,7 +198,7 @@ def encode_one(job: EncodeJob) -> EncodedImage:
                   {"psnr": ps, "msssim": ms, "msssim_scales": scales, "quality": job.quality,
                    "codec": codec.name, "preprocessing": job.pre_id})
     return EncodedImage(job.index, len(data) * 8, rgb.shape[0] * rgb.shape[1], ps, ms, scales,
-                        hit is not None, decoded)
+                        hit is not None, decoded, key)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -334,7 +342,18 @@ class SweepStats:
     points_resumed: int = 0
     images_encoded: int = 0
     cache_hits: int = 0
+    inferences: int = 0  # images the task model actually ran on (the rest came from the cache)
     seconds: float = 0.0
+
+
+def _model_identity(config: SweepConfig, weights: str, model: Any) -> str:
+    """What a cached task output depends on: task, options and the weights' bytes."""
+    path = getattr(model, "weights_path", None)
+    digest = ""
+    if path is not None and Path(path).is_file():
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return json.dumps({"task": config.task, "options": config.task_options, "weights": weights,
+                       "weights_sha256": digest}, sort_keys=True, default=str)
 
 
 @dataclass
@@ -473,6 +492,18 @@ def _run_sweep(config: SweepConfig, model: Any, on_point: PointCallback | None) 
                  "weights": getattr(model, "weights_description", "unknown")}
     base_fp = {"dataset": dataset_info["ids_sha256"], "task": config.task, "weights": task_info["weights"]}
     stats = SweepStats()
+    outputs_cache = OutputCache(Path(cache_root) if cache_root is not None else None,
+                                _model_identity(config, task_info["weights"], model))
+
+    def predict_cached(images: list[np.ndarray], keys: list[str]) -> list[Any]:
+        outs: list[Any] = [outputs_cache.get(k) for k in keys]
+        missing = [i for i, o in enumerate(outs) if o is None]
+        if missing:
+            for i, o in zip(missing, model.predict([images[i] for i in missing]), strict=True):
+                outs[i] = o
+                outputs_cache.put(keys[i], o)
+            stats.inferences += len(missing)
+        return outs
     pixels = None
 
     # Enumerate points; load the finished ones.
@@ -523,7 +554,8 @@ def _run_sweep(config: SweepConfig, model: Any, on_point: PointCallback | None) 
             imgs = [s.load() for s in ds.samples[start : start + config.batch_size]]
             hashes.update({start + i: content_hash(im) for i, im in enumerate(imgs)})
             sizes.extend(im.shape[0] * im.shape[1] for im in imgs)
-            outs.extend(model.predict(imgs))
+            pristine_keys = [f"{hashes[start + i]}-pristine" for i in range(len(imgs))]
+            outs.extend(predict_cached(imgs, pristine_keys))
             bar.update(len(imgs))
         bar.close()
         scorer.set_pristine(outs)
@@ -576,7 +608,7 @@ def _run_sweep(config: SweepConfig, model: Any, on_point: PointCallback | None) 
 
             def flush(batch: list[EncodedImage] = batch, recs: list[dict[str, Any]] = recs) -> None:
                 if batch:
-                    outputs = model.predict([b.decoded for b in batch])
+                    outputs = predict_cached([b.decoded for b in batch], [b.key for b in batch])
                     recs.extend(scorer.records([b.index for b in batch], outputs))
                     for b in batch:
                         b.decoded = np.empty((0, 0, 3), np.uint8)  # free memory early
