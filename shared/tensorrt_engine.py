@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.manifest import sha256_file
+
 log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int, int]
@@ -182,14 +184,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write via a temporary file in the same directory and rename: a reader (another edge
     process, a restart after a crash) never sees a half-written engine."""
@@ -247,7 +241,7 @@ class EngineCache:
             return CacheLookup(None, f"cached engine {path} has no readable {meta_path.name} ({exc})")
         if meta.get("key") != key.fields():
             return CacheLookup(None, f"cached engine {path} was built for a different key: {meta.get('key')}")
-        actual = _sha256_path(path)
+        actual = sha256_file(path)
         if actual != meta.get("engine_sha256"):
             return CacheLookup(None, f"cached engine {path}: sha256 {actual[:12]}… differs from the recorded "
                                      f"{str(meta.get('engine_sha256'))[:12]}… (corrupted)")

@@ -59,6 +59,7 @@ from shared.evaluation.metrics import (
 )
 from shared.evaluation.preprocess import apply_preprocessor, load_preprocessor, preprocessor_id
 from shared.evaluation.registry import metrics_for
+from shared.manifest import sha256_file
 
 RESULT_FORMAT = "prepicm.sweep/1"
 POINT_FORMAT = "prepicm.sweep.point/1"
@@ -351,7 +352,7 @@ def _model_identity(config: SweepConfig, weights: str, model: Any) -> str:
     path = getattr(model, "weights_path", None)
     digest = ""
     if path is not None and Path(path).is_file():
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        digest = sha256_file(Path(path))
     return json.dumps({"task": config.task, "options": config.task_options, "weights": weights,
                        "weights_sha256": digest}, sort_keys=True, default=str)
 
