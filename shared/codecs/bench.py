@@ -8,6 +8,7 @@ codec's BD-rate against BPG at equal PSNR (bjontegaard package, PCHIP).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -132,7 +133,7 @@ def _conditions() -> dict[str, Any]:
         "python": platform.python_version(),
         "pillow": PIL.__version__,
         "av": av.__version__,
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
     }
 
