@@ -170,7 +170,7 @@ def load_curves(paths: list[str | Path]) -> dict[str, Curve]:
     ref: tuple[str, str, str] | None = None
     for path in paths:
         sw = load_sweep(path)
-        key = (sw.dataset["ids_sha256"], sw.task["name"], sw.task["weights"])
+        key = (sw.dataset["ids_sha256"], sw.task["name"], sw.task.get("weights_identity", sw.task["weights"]))
         if ref is None:
             ref = key
         elif key != ref:

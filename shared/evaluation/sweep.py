@@ -59,7 +59,6 @@ from shared.evaluation.metrics import (
 )
 from shared.evaluation.preprocess import apply_preprocessor, load_preprocessor, preprocessor_id
 from shared.evaluation.registry import metrics_for
-from shared.manifest import sha256_file
 
 RESULT_FORMAT = "prepicm.sweep/1"
 POINT_FORMAT = "prepicm.sweep.point/1"
@@ -347,14 +346,10 @@ class SweepStats:
     seconds: float = 0.0
 
 
-def _model_identity(config: SweepConfig, weights: str, model: Any) -> str:
+def _model_identity(config: SweepConfig, weights_identity: str) -> str:
     """What a cached task output depends on: task, options and the weights' bytes."""
-    path = getattr(model, "weights_path", None)
-    digest = ""
-    if path is not None and Path(path).is_file():
-        digest = sha256_file(Path(path))
-    return json.dumps({"task": config.task, "options": config.task_options, "weights": weights,
-                       "weights_sha256": digest}, sort_keys=True, default=str)
+    return json.dumps({"task": config.task, "options": config.task_options, "weights": weights_identity},
+                      sort_keys=True, default=str)
 
 
 @dataclass
@@ -489,12 +484,15 @@ def _run_sweep(config: SweepConfig, model: Any, on_point: PointCallback | None) 
         "ground_truth": ds.ground_truth, "describe": ds.describe(),
         "ids_sha256": hashlib.sha256("\n".join(ds.ids).encode()).hexdigest(),
     }
+    weights_path = getattr(model, "weights_path", None)
     task_info = {"name": config.task, "kind": model.kind,
-                 "weights": getattr(model, "weights_description", "unknown")}
-    base_fp = {"dataset": dataset_info["ids_sha256"], "task": config.task, "weights": task_info["weights"]}
+                 # the file name, not the path: committed results must not depend on the checkout
+                 "weights": Path(weights_path).name if weights_path else getattr(model, "weights_description", "?"),
+                 "weights_identity": getattr(model, "weights_identity", "unknown")}
+    base_fp = {"dataset": dataset_info["ids_sha256"], "task": config.task, "weights": task_info["weights_identity"]}
     stats = SweepStats()
     outputs_cache = OutputCache(Path(cache_root) if cache_root is not None else None,
-                                _model_identity(config, task_info["weights"], model))
+                                _model_identity(config, task_info["weights_identity"]))
 
     def predict_cached(images: list[np.ndarray], keys: list[str]) -> list[Any]:
         outs: list[Any] = [outputs_cache.get(k) for k in keys]

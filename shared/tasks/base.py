@@ -3,6 +3,7 @@ differentiable loss on [0,1] image tensors, and where the weights come from."""
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from shared.manifest import sha256_file
 from shared.tasks.outputs import ClassificationOutput, DetectionOutput, TaskOutput
 from shared.tasks.weights import WeightsSpec, resolve_weights
 
@@ -89,6 +91,16 @@ class TaskModel(ABC):
         if self.random_init:
             return "RANDOM weights (random_init=True; for plumbing tests only)"
         return str(self.weights_path) if self.weights_path else self.default_weights_description
+
+    @functools.cached_property
+    def weights_identity(self) -> str:
+        """The same on every machine for the same weights: the file's sha256, else the description.
+
+        Results and caches key on this, never on a path, so a result made in one checkout resumes
+        and pairs with one made in another."""
+        if self.weights_path is not None and self.weights_path.is_file():
+            return "sha256:" + sha256_file(self.weights_path)
+        return self.weights_description
 
     # ---- inference -----------------------------------------------------------------------
     def predict(self, images: Sequence[np.ndarray]) -> list[TaskOutput]:

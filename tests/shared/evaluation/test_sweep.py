@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,24 @@ def test_tiny_sweep_structure_and_cache(tmp_path: Path, imagenet_val: Path, clas
     for p1, p2 in zip(s["points"], s2["points"], strict=True):
         for k in ("bpp", "psnr", "msssim", "top1", "ce", "kl"):
             assert p1[k] == p2[k]
+
+
+def test_results_do_not_depend_on_where_the_weights_live(tmp_path: Path, imagenet_val: Path,
+                                                         classifier: Any) -> None:
+    from shared.tasks import get_task
+
+    moved = tmp_path / "elsewhere" / classifier.weights_path.name
+    moved.parent.mkdir()
+    shutil.copyfile(classifier.weights_path, moved)
+    other = get_task("efficientnet_lite0", weights=moved)
+    assert other.weights_identity == classifier.weights_identity
+    assert other.weights_identity.startswith("sha256:") and len(other.weights_identity) == 7 + 64
+    run_sweep(_config(imagenet_val, tmp_path / "a", tmp_path / "cache", limit=2), model=classifier)
+    res = run_sweep(_config(imagenet_val, tmp_path / "b", tmp_path / "cache", limit=2), model=other)
+    assert res.stats.inferences == 0  # cached outputs are keyed by the weights' bytes, not their path
+    text = (tmp_path / "b" / "sweep.json").read_text()
+    assert str(moved.parent) not in text and str(classifier.weights_path.parent) not in text
+    assert json.loads(text)["task"]["weights"] == moved.name
 
 
 def test_interrupted_sweep_resumes(tmp_path: Path, imagenet_val: Path, classifier: Any,
