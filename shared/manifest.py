@@ -103,9 +103,11 @@ class ArtifactFile(_Strict):
 
 
 class EngineEntry(ArtifactFile):
-    """A TensorRT engine: valid only on the GPU model and TensorRT version it was built with."""
+    """A TensorRT engine: valid only on the GPU model, compute capability and TensorRT version it was
+    built with (the same marketing name can cover boards of different capability, e.g. Jetson Orin)."""
 
     gpu: str
+    compute_capability: str = Field(pattern=r"^\d+\.\d+$")
     tensorrt_version: str
     precision: Literal["fp16", "fp32"]
     #: min / opt / max input shapes (N, 3, H, W) of the optimisation profile.

@@ -72,18 +72,21 @@ def wanted_precisions(precision: str | None, fp16_supported: bool = True) -> tup
     raise BackendError(f"tensorrt precision must be one of {list(PRECISIONS)}, got {precision!r}")
 
 
-def find_engine(manifest: NppManifest, gpu: str, trt_version: str,
+def find_engine(manifest: NppManifest, gpu: GpuInfo, trt_version: str,
                 precisions: tuple[Precision, ...]) -> EngineEntry | None:
-    """The manifest's engine for this GPU model and TensorRT version, in ``precisions`` order."""
+    """The manifest's engine for this GPU (model and compute capability) and TensorRT version, in
+    ``precisions`` order."""
     for p in precisions:
         for entry in manifest.engines:
-            if entry.gpu == gpu and entry.tensorrt_version == trt_version and entry.precision == p:
+            if (entry.gpu == gpu.name and entry.compute_capability == gpu.compute_capability
+                    and entry.tensorrt_version == trt_version and entry.precision == p):
                 return entry
     return None
 
 
 def listed_engines(manifest: NppManifest) -> str:
-    return "; ".join(f"{e.gpu} / TensorRT {e.tensorrt_version} / {e.precision}" for e in manifest.engines) or "none"
+    return "; ".join(f"{e.gpu} (sm {e.compute_capability}) / TensorRT {e.tensorrt_version} / {e.precision}"
+                     for e in manifest.engines) or "none"
 
 
 @dataclass(frozen=True)
@@ -107,15 +110,17 @@ def resolve_engine(artifact: Artifact, gpu: GpuInfo, trt_version: str, precision
     Pure Python apart from ``build``: tested on CPU with a stand-in builder.
     """
     manifest = artifact.manifest
-    entry = find_engine(manifest, gpu.name, trt_version, precisions) if use_artifact else None
+    entry = find_engine(manifest, gpu, trt_version, precisions) if use_artifact else None
     if entry is not None:
         path = artifact.file(entry)  # sha256 check: a replaced or truncated engine is refused
         return ResolvedEngine(
             path, entry.precision, Profile(entry.profile_min, entry.profile_opt, entry.profile_max), "artifact",
-            f"prebuilt engine {entry.path} in the artifact matches {gpu.name} / TensorRT {trt_version}",
+            f"prebuilt engine {entry.path} in the artifact matches {gpu.name} (sm {gpu.compute_capability}) / "
+            f"TensorRT {trt_version}",
         )
     if use_artifact:
-        why = (f"the artifact has no engine for {gpu.name} / TensorRT {trt_version} / {'|'.join(precisions)} "
+        why = (f"the artifact has no engine for {gpu.name} (sm {gpu.compute_capability}) / TensorRT {trt_version} / "
+               f"{'|'.join(precisions)} "
                f"(it has: {listed_engines(manifest)})")
     else:
         why = "the artifact's prebuilt engine does not load here"

@@ -38,14 +38,15 @@ def _expected_bytes(artifact_dir: Path, precision: str) -> bytes:
     return b"FAKE-ENGINE:" + precision.encode() + hashlib.sha256((artifact_dir / "model.onnx").read_bytes()).digest()
 
 
-def _add_prebuilt(artifact_dir: Path, gpu: str, precision: Precision, payload: bytes) -> Path:
+def _add_prebuilt(artifact_dir: Path, gpu: GpuInfo, precision: Precision, payload: bytes) -> Path:
     """Put an engine file in the artifact and list it in the manifest, as training.export.tensorrt does."""
     rel = f"engines/prebuilt-{precision}.engine"
     (artifact_dir / "engines").mkdir(exist_ok=True)
     (artifact_dir / rel).write_bytes(payload)
     manifest = load_manifest(artifact_dir)
     f = describe_file(artifact_dir, rel)
-    entry = EngineEntry(path=f.path, sha256=f.sha256, size_bytes=f.size_bytes, gpu=gpu, tensorrt_version=TRT,
+    entry = EngineEntry(path=f.path, sha256=f.sha256, size_bytes=f.size_bytes, gpu=gpu.name,
+                        compute_capability=gpu.compute_capability, tensorrt_version=TRT,
                         precision=precision, profile_min=SMALL.min, profile_opt=SMALL.opt, profile_max=SMALL.max)
     write_manifest(manifest.model_copy(update={"engines": [*manifest.engines, entry]}), artifact_dir)
     return artifact_dir / rel
@@ -72,7 +73,7 @@ def test_builds_from_onnx_once_then_reuses_the_cache(artifact_copy: Path, tmp_pa
     assert first.key.gpu == GPU.name and first.key.compute_capability == "8.9" and first.key.tensorrt_version == TRT
     building = [r.getMessage() for r in caplog.records if "building a fp16 engine" in r.getMessage()]
     assert building, "the edge must log that it is building"
-    assert "the artifact has no engine for NVIDIA Test GPU / TensorRT 10.9.0.34" in building[0]
+    assert "the artifact has no engine for NVIDIA Test GPU (sm 8.9) / TensorRT 10.9.0.34" in building[0]
     assert "no cached engine" in building[0] and str(cache.directory) in building[0]
 
     # next start (new process: new cache object, same directory): loaded from the cache, no build
@@ -94,8 +95,8 @@ def test_builds_from_onnx_once_then_reuses_the_cache(artifact_copy: Path, tmp_pa
 
 
 def test_prebuilt_engine_in_the_manifest_wins(artifact_copy: Path, tmp_path: Path) -> None:
-    engine = _add_prebuilt(artifact_copy, GPU.name, "fp32", b"prebuilt engine for the test GPU")
-    _add_prebuilt(artifact_copy, "NVIDIA Other GPU", "fp16", b"prebuilt engine for another GPU")
+    engine = _add_prebuilt(artifact_copy, GPU, "fp32", b"prebuilt engine for the test GPU")
+    _add_prebuilt(artifact_copy, GpuInfo("NVIDIA Other GPU", "8.9"), "fp16", b"prebuilt engine for another GPU")
     build, cache = RecordingBuilder(), EngineCache(tmp_path / "cache")
     r = resolve_engine(load_artifact(artifact_copy), GPU, TRT, ("fp16", "fp32"), cache, Profile(), build)
     assert r.source == "artifact" and r.path == engine and r.precision == "fp32" and r.profile == SMALL
@@ -103,7 +104,7 @@ def test_prebuilt_engine_in_the_manifest_wins(artifact_copy: Path, tmp_path: Pat
     # not for this TensorRT version → not used; the log reason lists what the artifact has
     other = resolve_engine(load_artifact(artifact_copy), GPU, "10.10.0", ("fp16", "fp32"), cache, SMALL, build)
     assert other.source == "built"
-    assert "NVIDIA Other GPU / TensorRT 10.9.0.34 / fp16" in other.reason
+    assert "NVIDIA Other GPU (sm 8.9) / TensorRT 10.9.0.34 / fp16" in other.reason
     # the prebuilt engine is sha256-checked before use
     engine.write_bytes(b"prebuilt engine for the test GPU, replaced")
     with pytest.raises(ArtifactMismatchError, match="sha256"):
@@ -111,12 +112,14 @@ def test_prebuilt_engine_in_the_manifest_wins(artifact_copy: Path, tmp_path: Pat
 
 
 def test_find_engine_precision_order(artifact_copy: Path) -> None:
-    _add_prebuilt(artifact_copy, GPU.name, "fp32", b"a")
-    _add_prebuilt(artifact_copy, GPU.name, "fp16", b"b")
+    _add_prebuilt(artifact_copy, GPU, "fp32", b"a")
+    _add_prebuilt(artifact_copy, GPU, "fp16", b"b")
     m = load_manifest(artifact_copy)
-    assert find_engine(m, GPU.name, TRT, ("fp16", "fp32")).precision == "fp16"  # type: ignore[union-attr]
-    assert find_engine(m, GPU.name, TRT, ("fp32",)).precision == "fp32"  # type: ignore[union-attr]
-    assert find_engine(m, "NVIDIA L4", TRT, ("fp16", "fp32")) is None
+    assert find_engine(m, GPU, TRT, ("fp16", "fp32")).precision == "fp16"  # type: ignore[union-attr]
+    assert find_engine(m, GPU, TRT, ("fp32",)).precision == "fp32"  # type: ignore[union-attr]
+    assert find_engine(m, GpuInfo("NVIDIA L4", "8.9"), TRT, ("fp16", "fp32")) is None
+    # same marketing name, different compute capability (e.g. two Jetson boards): not a match
+    assert find_engine(m, GpuInfo(GPU.name, "8.7"), TRT, ("fp16", "fp32")) is None
 
 
 def test_tampered_onnx_is_never_compiled(artifact_copy: Path, tmp_path: Path) -> None:

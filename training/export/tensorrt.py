@@ -68,7 +68,8 @@ def build_engines(artifact_dir: Path, precisions: tuple[Precision, ...] = ("fp16
     manifest = load_manifest(artifact_dir)
     onnx_path = verify_file(artifact_dir, manifest.onnx)
     kept = [e for e in manifest.engines
-            if not (e.gpu == gpu.name and e.tensorrt_version == version and e.precision in precisions)]
+            if not (e.gpu == gpu.name and e.compute_capability == gpu.compute_capability
+                    and e.tensorrt_version == version and e.precision in precisions)]
     built = []
     for precision in precisions:
         key = EngineKey.for_gpu(gpu, version, precision, profile, manifest.onnx.sha256)
@@ -81,6 +82,7 @@ def build_engines(artifact_dir: Path, precisions: tuple[Precision, ...] = ("fp16
             log.info("reusing engine %s (same key: %s)", rel, key.describe())
         f = describe_file(artifact_dir, rel)
         built.append(EngineEntry(path=f.path, sha256=f.sha256, size_bytes=f.size_bytes, gpu=gpu.name,
+                                 compute_capability=gpu.compute_capability,
                                  tensorrt_version=version, precision=precision,
                                  profile_min=profile.min, profile_opt=profile.opt, profile_max=profile.max))
     write_manifest(manifest.model_copy(update={"engines": kept + built}), artifact_dir)
