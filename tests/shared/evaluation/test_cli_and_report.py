@@ -90,3 +90,15 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert rc == 2 and "not found" in err and "\n" not in err
     with pytest.raises(SystemExit):
         _main(["eval", "--codecs", "nocodec"])  # choices come from the codec registry
+
+
+def test_anchor_drops_are_listed_once_however_many_tests() -> None:
+    from shared.evaluation.report import compare_markdown
+
+    drop = {"rate": 2.657, "metric": 0.953, "reason": "dominated by #4"}
+    est = {"values": {"pchip": 5.0, "akima": 5.1}, "overlap": [0.5, 0.9], "overlap_fraction": 0.8,
+           "dropped_anchor": [drop], "dropped_test": []}
+    rows = [{"anchor": "bpg", "test": t, "metric": "top5", "summary_points": est} for t in ("jpeg", "webp", "avif")]
+    md = compare_markdown({"source": ["x"], "method": "pchip", "ci": 0.9, "n_boot": 0, "seed": 0, "rows": rows})
+    assert md.count("top5, bpg (anchor): dropped point rate 2.657") == 1
+    assert md.count("| top5 | bpg |") == 3
