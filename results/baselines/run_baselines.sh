@@ -12,7 +12,7 @@ CACHE=cache/eval
 $P eval --dataset-kind imagenet_folder --dataset $IMNET --task efficientnet_lite0 --codecs bpg \
   --qualities bpg=22,27,32,37,42,46 --codec-option bpg:level=8 --out $B/imagenet_efficientnet_lite0/bpg \
   --cache-dir $CACHE --no-progress
-for spec in "jpeg=5,10,20,35,55,80" "webp=5,15,30,50,70,90" "avif=10,25,40,55,70,85"; do
+for spec in "jpeg=5,10,20,35,55,80" "webp=5,15,30,50,70,90" "avif=10,25,40,55,70,85" "vvc=22,27,32,37,42,47"; do
   c=${spec%%=*}
   $P eval --dataset-kind imagenet_folder --dataset $IMNET --task efficientnet_lite0 --codecs $c \
     --qualities $spec --out $B/imagenet_efficientnet_lite0/$c --cache-dir $CACHE --no-progress
@@ -23,13 +23,15 @@ $P eval --dataset-kind coco --dataset $COCO --task yolov5n --codecs bpg --qualit
   --codec-option bpg:level=8 --out $B/coco_yolov5n/bpg --cache-dir $CACHE --no-progress
 $P eval --dataset-kind coco --dataset $COCO --task yolov5n --codecs jpeg --qualities jpeg=5,10,20,35,55,80 \
   --out $B/coco_yolov5n/jpeg --cache-dir $CACHE --no-progress
+$P eval --dataset-kind coco --dataset $COCO --task yolov5n --codecs vvc --qualities vvc=22,27,32,37,42,47 \
+  --out $B/coco_yolov5n/vvc --cache-dir $CACHE --no-progress
 
 # 3. Combined tables/plots and BD-rates against BPG (paired bootstrap, 1000 replicates, 90%)
-$P plot $B/imagenet_efficientnet_lite0/* --out $B/imagenet_efficientnet_lite0/report
-$P bdrate $B/imagenet_efficientnet_lite0/{bpg,jpeg,webp,avif} --anchor bpg \
+$P plot $B/imagenet_efficientnet_lite0/{bpg,jpeg,webp,avif,vvc} --out $B/imagenet_efficientnet_lite0/report
+$P bdrate $B/imagenet_efficientnet_lite0/{bpg,jpeg,webp,avif,vvc} --anchor bpg \
   --metrics top1 top5 ce kl agreement psnr msssim --bootstrap 1000 --seed 0 --ci 0.9 \
   --out $B/imagenet_efficientnet_lite0/bdrate_vs_bpg
-$P plot $B/coco_yolov5n/bpg $B/coco_yolov5n/jpeg --out $B/coco_yolov5n/report
-$P bdrate $B/coco_yolov5n/bpg $B/coco_yolov5n/jpeg --anchor bpg \
+$P plot $B/coco_yolov5n/{bpg,jpeg,vvc} --out $B/coco_yolov5n/report
+$P bdrate $B/coco_yolov5n/{bpg,jpeg,vvc} --anchor bpg \
   --metrics map ap50 f1 det_distortion psnr msssim --bootstrap 1000 --seed 0 --ci 0.9 \
   --out $B/coco_yolov5n/bdrate_vs_bpg
