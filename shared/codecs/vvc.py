@@ -2,7 +2,9 @@
 
 The file is a plain VVC Annex-B stream. VVC cannot crop an odd number of 4:2:0 pixels, so odd
 sizes are padded to even by edge replication and the true size is carried in a trailing
-user-data-unregistered SEI (29 bytes), which other decoders ignore.
+user-data-unregistered SEI (29 bytes), which other decoders ignore. `info` reads the size from
+the SPS without decoding (vvenc writes no general constraint info; a stream that has it is
+decoded instead).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb
 from shared.codecs.bpg import color
-from shared.codecs.bpg.bitstream import escape_rbsp, unescape_rbsp
+from shared.codecs.bpg.bitstream import BitReader, escape_rbsp, split_annexb, unescape_rbsp
 from shared.codecs.bpg.codec import plane_array
 from shared.codecs.errors import CodecError, CorruptStreamError
 from shared.codecs.registry import register_codec
@@ -23,6 +25,42 @@ from shared.codecs.registry import register_codec
 _SIZE_UUID = bytes.fromhex("8e0f5b1a3c6d4e2fa1b2c3d4e5f60718")  # PrepICM true picture size
 _SUFFIX_SEI = b"\x00\xc1"  # nal_unit_type 24 (suffix SEI), layer 0, temporal id 0
 _ENCODE_TIMEOUT_S = 600
+_SPS_NUT = 15
+_CHROMA_FORMATS = {0: "gray", 1: "420", 2: "422", 3: "444"}
+
+
+def parse_sps(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, chroma_format_idc) from the stream's first SPS (H.266 7.3.2.4), conformance
+    window applied; None when the SPS carries general constraint info, which is not parsed here."""
+    for start, end in split_annexb(data):
+        if end - start < 3 or data[start + 1] >> 3 != _SPS_NUT:
+            continue
+        r = BitReader(unescape_rbsp(data[start + 2 : end]), "VVC SPS")
+        r.u(8)  # sps and vps ids
+        max_sublayers_minus1 = r.u(3)
+        chroma = r.u(2)
+        r.u(2)  # log2 CTU size
+        if r.flag():  # profile_tier_level(1, max_sublayers_minus1)
+            r.u(7 + 1 + 8 + 1 + 1)  # profile, tier, level, frame-only, multilayer
+            if r.flag():  # gci_present_flag: a long, version-dependent flag list
+                return None
+            r.u(-r.pos % 8)
+            present = [r.flag() for _ in range(max_sublayers_minus1)]
+            r.u(-r.pos % 8)
+            r.u(8 * sum(present))
+            r.u(32 * r.u(8))  # sub-profiles
+        r.u(1)  # sps_gdr_enabled_flag
+        if r.flag():  # sps_ref_pic_resampling_enabled_flag
+            r.u(1)
+        width, height = r.ue(), r.ue()
+        if r.flag():  # conformance window, in chroma sample units
+            left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
+            width -= (2 if chroma in (1, 2) else 1) * (left + right)
+            height -= (2 if chroma == 1 else 1) * (top + bottom)
+        if width <= 0 or height <= 0:
+            raise CorruptStreamError(f"VVC SPS declares an empty picture ({width}×{height})")
+        return width, height, chroma
+    raise CorruptStreamError("VVC stream has no sequence parameter set")
 
 
 def _ffmpeg() -> str:
@@ -126,6 +164,15 @@ class VvcCodec(Codec):
         return color.ycc_to_rgb(y, cb, cr, 0, False)[:h, :w]
 
     def info(self, data: bytes) -> StreamInfo:
-        frame = self._decode_frame(data)
-        w, h = self._true_size(data) or (frame.width, frame.height)
-        return StreamInfo(self.name, w, h, "420", 8, {"coded_size": [frame.width, frame.height]})
+        if not data or b"\x00\x00\x01" not in data[:4]:
+            raise CorruptStreamError("not a VVC Annex-B stream")
+        parsed = parse_sps(data)
+        if parsed is None:  # constraint info present: let the decoder read the header
+            frame = self._decode_frame(data)
+            coded, fmt = (frame.width, frame.height), "420" if frame.format.name == "yuv420p" else frame.format.name
+        else:
+            coded, fmt = parsed[:2], _CHROMA_FORMATS[parsed[2]]
+        w, h = self._true_size(data) or coded
+        if w > coded[0] or h > coded[1]:
+            raise CorruptStreamError("VVC size SEI declares a picture larger than the stream")
+        return StreamInfo(self.name, w, h, fmt, 8, {"coded_size": list(coded)})

@@ -103,6 +103,10 @@ class BitWriter:
     def flag(self, value: bool) -> None:
         self.u(1, int(bool(value)))
 
+    @property
+    def nbits(self) -> int:
+        return self._n
+
     def ue(self, value: int) -> None:
         code = value + 1
         length = code.bit_length()
