@@ -4,6 +4,7 @@ differentiable loss on [0,1] image tensors, and where the weights come from."""
 from __future__ import annotations
 
 import functools
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,6 +101,11 @@ class TaskModel(ABC):
         and pairs with one made in another."""
         if self.weights_path is not None and self.weights_path.is_file():
             return "sha256:" + sha256_file(self.weights_path)
+        if self.random_init:  # two random models must never share cached outputs
+            digest = hashlib.sha256()
+            for t in self.module.state_dict().values():
+                digest.update(t.detach().cpu().numpy().tobytes())
+            return "random:" + digest.hexdigest()
         return self.weights_description
 
     # ---- inference -----------------------------------------------------------------------

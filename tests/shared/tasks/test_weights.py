@@ -69,3 +69,13 @@ def test_random_init_only_when_asked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"not both"):
         get_task("resnet50", weights=tmp_path / "x.pth", random_init=True)
     assert "RANDOM" in get_task("resnet50", random_init=True).weights_description
+
+
+def test_random_models_never_share_an_identity() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    a = get_task("resnet50", random_init=True)
+    torch.manual_seed(1)
+    b = get_task("resnet50", random_init=True)
+    assert a.weights_identity.startswith("random:") and a.weights_identity != b.weights_identity
