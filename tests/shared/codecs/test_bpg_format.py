@@ -133,3 +133,25 @@ def test_muxed_payload_has_no_vps_sps_and_no_first_start_code(photo: np.ndarray)
     assert (f.payload[0] >> 1) & 63 == 34  # the PPS, directly after the hevc_header
     types = [(f.payload[s] >> 1) & 63 for s, _ in split_annexb(b"\x00\x00\x01" + f.payload)]
     assert 32 not in types and 33 not in types
+
+
+# A file written by the reference bpgenc: the 32-byte 32×32 feature-detection image a public
+# browser codec-comparison page embeds as a data URI. Note picture_data_length 0 (bpgenc's usual
+# "to the end of the file"), a 64×64 CTB and IDR_W_RADL slices, where our x265 writes others.
+REFERENCE_BPGENC_32X32 = bytes.fromhex("425047fb2000202000039247404401c17181120000012601afe0e50abffba696")
+
+
+def test_a_reference_bpgenc_file_decodes() -> None:
+    bpg = BpgCodec()
+    info = bpg.info(REFERENCE_BPGENC_32X32)
+    assert (info.width, info.height, info.pixel_format, info.bit_depth) == (32, 32, "420", 8)
+    assert info.extra["picture_data_length"] == 0 and info.extra["ctb_size"] == 64
+    assert REFERENCE_BPGENC_32X32[9:13] == bytes.fromhex("03924740")  # hevc_header: length 3, compact SPS
+    assert CompactSps.from_bytes(bytes.fromhex("924740")) == CompactSps(3, 3, 2, 3, 2, True, None, True)
+    out = bpg.decode(REFERENCE_BPGENC_32X32)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    assert int(out.max()) == 0  # the image is black
+    # ours for the same black picture differs only in x265's choices (CTB 32, IDR_N_LP) and in
+    # writing the real picture_data_length; pixels agree
+    ours = bpg.encode(np.zeros((32, 32, 3), np.uint8), 29)
+    assert len(ours) == len(REFERENCE_BPGENC_32X32) and np.array_equal(bpg.decode(ours), out)
