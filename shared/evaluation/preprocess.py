@@ -14,7 +14,8 @@ weights hash, version); the id goes into cache keys and result names.
 - a directory holding ``manifest.json`` (an exported NPP artifact): the manifest's
   ``"preprocessor_loader"`` (``"module:function"``) — or, if absent, a loader registered for its
   ``"kind"`` with :func:`register_artifact_loader` — is called with the directory and returns the
-  preprocessor. ``shared`` never imports ``edge``: the edge package registers or names its own loader.
+  preprocessor. ``shared`` never imports ``edge``: the edge package declares its NPP loader under
+  the ``prepicm.artifact_loaders`` entry point (an exported NPP's manifest says ``"model": "npp"``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hashlib
 import importlib
 import json
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -50,6 +52,20 @@ ARTIFACT_LOADERS: Registry[ArtifactLoader] = Registry("preprocessor artifact kin
 
 def register_artifact_loader(kind: str, loader: ArtifactLoader) -> None:
     ARTIFACT_LOADERS.register(kind, loader)
+
+
+ENTRY_POINT_GROUP = "prepicm.artifact_loaders"
+
+
+def _register_entry_point_loaders() -> None:
+    """Loaders other packages declare under the ``prepicm.artifact_loaders`` entry point (the edge
+    package's NPP loader): resolved lazily, so the dependency runs from them to us, not back."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in ARTIFACT_LOADERS:
+            try:
+                ARTIFACT_LOADERS.register(ep.name, ep.load())
+            except ImportError as exc:
+                raise PreprocessorError(f"artifact loader {ep.name!r} ({ep.value}) cannot be imported: {exc}") from exc
 
 
 class GaussianBlur:
@@ -93,15 +109,18 @@ def _load_artifact(directory: Path) -> Preprocessor:
     except json.JSONDecodeError as exc:
         raise PreprocessorError(f"{manifest_path}: invalid JSON ({exc})") from exc
     loader_spec = manifest.get("preprocessor_loader")
+    kind = manifest.get("kind") or manifest.get("model")  # exported NPPs say "model": "npp"
+    _register_entry_point_loaders()
     if loader_spec:
         loader = _import_object(str(loader_spec))
-    elif manifest.get("kind") in ARTIFACT_LOADERS:
-        loader = ARTIFACT_LOADERS.get(manifest["kind"])
+    elif kind in ARTIFACT_LOADERS:
+        loader = ARTIFACT_LOADERS.get(kind)
     else:
         known = ", ".join(ARTIFACT_LOADERS.names()) or "(none registered)"
         raise PreprocessorError(
             f"{manifest_path}: needs a \"preprocessor_loader\": \"module:function\" entry or a \"kind\" "
-            f"with a registered loader (registered: {known})"
+            f"with a registered loader (registered: {known}; an exported NPP needs the edge extra: "
+            "pip install 'prepicm[edge]')"
         )
     pre = loader(directory)
     if not callable(pre):
