@@ -24,12 +24,27 @@ class NppPreprocessor:
         self.backend = backend
         m = backend.manifest
         state = "" if m.training.trained else "UNTRAINED-"
-        # the id names the exact network: it goes into cache keys and result labels
-        self.preprocessor_id = f"npp-{m.variant}-{state}{m.onnx.sha256[:12]}"
+        # the id names the exact network and the numerics that ran it (FP16 TensorRT and FP32 ONNX
+        # Runtime round some pixels differently): it goes into cache keys and result labels
+        self.preprocessor_id = f"npp-{m.variant}-{state}{m.onnx.sha256[:12]}-{numerics(backend.describe())}"
 
     def __call__(self, image: np.ndarray, codec: str, quality: int) -> np.ndarray:
         cond = self.backend.conditioning_for(codec, quality)  # also refuses operating points it does not serve
         return self.backend.run(image, cond if self.backend.manifest.quantization_adaptive else None)
+
+
+def numerics(info: dict[str, object]) -> str:
+    """A short tag for how a backend computes: ``trt-fp16``, ``ort-cpu``, ``torch-cuda-fp16`` …"""
+    backend = info.get("backend")
+    if backend == "tensorrt":
+        return f"trt-{info.get('precision')}"
+    if backend == "onnxruntime":
+        providers = info.get("providers")
+        first = str(providers[0]) if isinstance(providers, list) and providers else ""
+        return "ort-cuda" if first.startswith("CUDA") else "ort-cpu"
+    if backend == "torch":
+        return f"torch-{str(info.get('device')).split(':')[0]}{'-fp16' if info.get('fp16') else ''}"
+    return str(backend)
 
 
 def load_npp_preprocessor(directory: Path) -> NppPreprocessor:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.preprocessor import NppPreprocessor
+from edge.preprocessor import NppPreprocessor, numerics
 from shared.evaluation.preprocess import apply_preprocessor, load_preprocessor, preprocessor_id
 from shared.evaluation.sweep import CodecSpec, SweepConfig, run_sweep
 from shared.manifest import OperatingPointError
@@ -18,7 +18,7 @@ def test_an_exported_npp_folder_is_a_preprocessor(edge_artifact: Path, kodak_ima
     pre = load_preprocessor(str(edge_artifact))
     assert isinstance(pre, NppPreprocessor)
     sha = json.loads((edge_artifact / "manifest.json").read_text())["onnx"]["sha256"]
-    assert preprocessor_id(str(edge_artifact)) == f"npp-test_tiny-UNTRAINED-{sha[:12]}"
+    assert preprocessor_id(str(edge_artifact)) == f"npp-test_tiny-UNTRAINED-{sha[:12]}-ort-cpu"  # auto on CPU
     img = np.ascontiguousarray(kodak_image[:67, :93])
     low, high = apply_preprocessor(pre, img, "bpg", 25), apply_preprocessor(pre, img, "bpg", 44)
     assert low.shape == img.shape and low.dtype == np.uint8
@@ -26,6 +26,14 @@ def test_an_exported_npp_folder_is_a_preprocessor(edge_artifact: Path, kodak_ima
     assert apply_preprocessor(pre, img, "jpeg", 50).shape == img.shape
     with pytest.raises(OperatingPointError, match="outside the trained QP range"):
         pre(img, "bpg", 10)
+
+
+def test_numerics_tags() -> None:
+    assert numerics({"backend": "tensorrt", "precision": "fp16"}) == "trt-fp16"
+    assert numerics({"backend": "onnxruntime", "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}) \
+        == "ort-cuda"
+    assert numerics({"backend": "onnxruntime", "providers": ["CPUExecutionProvider"]}) == "ort-cpu"
+    assert numerics({"backend": "torch", "device": "cuda:0", "fp16": True}) == "torch-cuda-fp16"
 
 
 def test_a_sweep_scores_the_npp_beside_the_plain_codec(edge_artifact: Path, shared_dir: Path,
