@@ -115,6 +115,9 @@ class EngineEntry(ArtifactFile):
     profile_opt: tuple[int, int, int, int]
     profile_max: tuple[int, int, int, int]
 
+    def describe(self) -> str:
+        return f"{self.gpu} (sm {self.compute_capability}) / TensorRT {self.tensorrt_version} / {self.precision}"
+
 
 class NppManifest(_Strict):
     schema_version: Literal[1] = 1  # SCHEMA_VERSION

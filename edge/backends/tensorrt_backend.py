@@ -85,8 +85,7 @@ def find_engine(manifest: NppManifest, gpu: GpuInfo, trt_version: str,
 
 
 def listed_engines(manifest: NppManifest) -> str:
-    return "; ".join(f"{e.gpu} (sm {e.compute_capability}) / TensorRT {e.tensorrt_version} / {e.precision}"
-                     for e in manifest.engines) or "none"
+    return "; ".join(e.describe() for e in manifest.engines) or "none"
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"edges build engines themselves): {exc}", file=sys.stderr)
             return 1
         for e in engines:
-            print(f"{e.path}: {e.precision}, {e.gpu}, TensorRT {e.tensorrt_version}")
+            print(f"{e.path}: {e.describe()}")
     return 0
 
 

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tensorrt build failed: {exc}", file=sys.stderr)
         return 1
     for e in built:
-        print(f"{e.path}: {e.precision}, {e.gpu}, TensorRT {e.tensorrt_version}")
+        print(f"{e.path}: {e.describe()}")
     return 0
 
 
