@@ -72,8 +72,14 @@ class Codec(ABC):
     def info(self, data: bytes) -> StreamInfo: ...
 
     def settings(self) -> dict[str, Any]:
-        """The options that, with the quality, determine the bytes (used in cache keys)."""
+        """Everything that, with the quality, determines the bytes: encoder options and the
+        versions of the libraries that write them (used in cache keys)."""
         return {}
+
+    def decoder_id(self) -> str:
+        """Identity and version of the decoder that turns bytes back into pixels (used in cache
+        keys of decoded-image metrics and task outputs): changes whenever decoded pixels could."""
+        return f"{self.name}-decoder"
 
     def _quality(self, quality: int | None) -> int:
         return self.quality.default if quality is None else self.quality.check(quality)
