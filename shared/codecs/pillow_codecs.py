@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import warnings
 from typing import Any, ClassVar
 
 import numpy as np
+import PIL
 from PIL import Image, UnidentifiedImageError, features
 
 from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb, check_size
@@ -17,6 +19,14 @@ from shared.codecs.registry import register_codec
 class _PillowCodec(Codec):
     pil_format: ClassVar[str]
     magic: ClassVar[tuple[bytes, ...]]
+    library: ClassVar[str]  # Pillow's feature name of the library that encodes and decodes
+
+    def library_version(self) -> str:
+        """Pillow's and the codec library's versions: they determine both the bytes and the pixels."""
+        return f"pillow-{PIL.__version__}-{self.library}-{features.version(self.library)}"
+
+    def decoder_id(self) -> str:
+        return f"{self.name}-{self.library_version()}"
 
     def _save_options(self, quality: int) -> dict[str, Any]:
         return {"quality": quality}
@@ -77,6 +87,7 @@ class JpegCodec(_PillowCodec):
     extension = ".jpg"
     aliases = (".jpeg",)
     pil_format = "JPEG"
+    library = "libjpeg_turbo"
     magic = (b"\xff\xd8\xff",)
     quality = QualityScale("quality", 1, 100, 75, True, "IJG quality: 1 worst, 100 best")
     description = "JPEG via Pillow/libjpeg-turbo, 4:2:0, optimized Huffman tables"
@@ -88,7 +99,7 @@ class JpegCodec(_PillowCodec):
         return {"quality": quality, "optimize": True, "subsampling": self.subsampling}
 
     def settings(self) -> dict[str, Any]:
-        return {"subsampling": self.subsampling, "optimize": True}
+        return {"subsampling": self.subsampling, "optimize": True, "library": self.library_version()}
 
 
 @register_codec
@@ -96,6 +107,7 @@ class WebpCodec(_PillowCodec):
     name = "webp"
     extension = ".webp"
     pil_format = "WEBP"
+    library = "webp"
     magic = (b"WEBP",)
     quality = QualityScale("quality", 0, 100, 75, True, "libwebp lossy quality: 0 worst, 100 best")
     description = "WebP (lossy, VP8) via Pillow/libwebp, method 6"
@@ -107,7 +119,7 @@ class WebpCodec(_PillowCodec):
         return {"quality": quality, "method": self.method}
 
     def settings(self) -> dict[str, Any]:
-        return {"method": self.method}
+        return {"method": self.method, "library": self.library_version()}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -119,6 +131,7 @@ class AvifCodec(_PillowCodec):
     name = "avif"
     extension = ".avif"
     pil_format = "AVIF"
+    library = "avif"
     magic = (b"ftypavif", b"ftypavis")
     quality = QualityScale("quality", 0, 100, 75, True, "libavif quality: 0 worst, 100 best")
     description = "AVIF (AV1 intra) via Pillow/libavif+aom, 4:2:0, speed 6"
@@ -130,7 +143,7 @@ class AvifCodec(_PillowCodec):
         return {"quality": quality, "speed": self.speed, "subsampling": "4:2:0"}
 
     def settings(self) -> dict[str, Any]:
-        return {"speed": self.speed, "subsampling": "4:2:0"}
+        return {"speed": self.speed, "subsampling": "4:2:0", "library": self.library_version()}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -142,6 +155,7 @@ class JxlCodec(_PillowCodec):
     name = "jxl"
     extension = ".jxl"
     pil_format = "JXL"
+    library = "pillow-jxl-plugin"
     magic = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")
     # quality 100 means distance 0, which libjxl only accepts in lossless mode
     quality = QualityScale("quality", 1, 99, 75, True, "libjxl quality (distance mapped): 1 worst, 99 best")
@@ -154,8 +168,12 @@ class JxlCodec(_PillowCodec):
     def _save_options(self, quality: int) -> dict[str, Any]:
         return {"quality": quality, "effort": self.effort, "lossless": False}
 
+    def library_version(self) -> str:
+        # libjxl is bundled inside the plugin's wheel; the plugin's version pins it
+        return f"pillow-{PIL.__version__}-pillow-jxl-plugin-{importlib.metadata.version('pillow-jxl-plugin')}"
+
     def settings(self) -> dict[str, Any]:
-        return {"effort": self.effort}
+        return {"effort": self.effort, "library": self.library_version()}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -15,10 +15,9 @@ from typing import Any
 import av
 import numpy as np
 
+from shared.codecs import yuv
 from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb
-from shared.codecs.bpg import color
-from shared.codecs.bpg.bitstream import BitReader, escape_rbsp, split_annexb, unescape_rbsp
-from shared.codecs.bpg.codec import plane_array
+from shared.codecs.bitstream import BitReader, escape_rbsp, split_annexb, unescape_rbsp
 from shared.codecs.errors import CodecError, CorruptStreamError
 from shared.codecs.registry import register_codec
 
@@ -69,6 +68,16 @@ def _ffmpeg() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+def _ffmpeg_version() -> str:
+    """The static ffmpeg (with its libvvenc) that writes the bitstreams, for cache keys."""
+    try:
+        import imageio_ffmpeg
+
+        return f"imageio-ffmpeg-{imageio_ffmpeg.__version__}-{imageio_ffmpeg.get_ffmpeg_version()}"
+    except (ImportError, RuntimeError):
+        return "unavailable"
+
+
 @register_codec
 class VvcCodec(Codec):
     name = "vvc"
@@ -81,7 +90,10 @@ class VvcCodec(Codec):
         self.preset = preset
 
     def settings(self) -> dict[str, Any]:
-        return {"preset": self.preset, "qpa": 0, "internalbitdepth": 8}
+        return {"preset": self.preset, "qpa": 0, "internalbitdepth": 8, "ffmpeg": _ffmpeg_version()}
+
+    def decoder_id(self) -> str:
+        return f"vvc-lavc-{'.'.join(map(str, av.library_versions['libavcodec']))}-bpgdec-0.9.8-upsampling"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -99,9 +111,7 @@ class VvcCodec(Codec):
         ph, pw = max(16, h + h % 2), max(16, w + w % 2)
         if (ph, pw) != (h, w):
             rgb = np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-        ycc = color.rgb_to_ycc(rgb)
-        planes = [color.to_u8(ycc[0]), color.to_u8(color.downsample_420(ycc[1])),
-                  color.to_u8(color.downsample_420(ycc[2]))]
+        planes = yuv.rgb_to_yuv420(rgb)
         raw = b"".join((p.astype(np.uint16) << 2).tobytes() for p in planes)
         cmd = [
             _ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p10le",
@@ -156,12 +166,10 @@ class VvcCodec(Codec):
         w, h = size
         if w > frame.width or h > frame.height:
             raise CorruptStreamError("VVC size SEI declares a picture larger than the stream")
-        planes = [plane_array(p) for p in frame.planes]
-        fw, fh = frame.width, frame.height
-        y = planes[0][:fh, :fw]
-        cb = color.upsample(planes[1][: fh // 2, : fw // 2], fh, fw, 2, 2, True)
-        cr = color.upsample(planes[2][: fh // 2, : fw // 2], fh, fw, 2, 2, True)
-        return color.ycc_to_rgb(y, cb, cr, 0, False)[:h, :w]
+        # crop first, then upsample with bpgdec's filters: the same RGB path as our BPG files
+        y, cb, cr = (yuv.plane_array(p) for p in frame.planes)
+        ch, cw = -(-h // 2), -(-w // 2)
+        return yuv.yuv420_to_rgb(y[:h, :w], cb[:ch, :cw], cr[:ch, :cw])
 
     def info(self, data: bytes) -> StreamInfo:
         if not data or b"\x00\x00\x01" not in data[:4]:

@@ -9,9 +9,10 @@ from typing import Any
 import av
 import numpy as np
 
+from shared.codecs import yuv
 from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb, check_size
-from shared.codecs.bpg import color, container
-from shared.codecs.bpg.bitstream import split_annexb
+from shared.codecs.bitstream import split_annexb
+from shared.codecs.bpg import container
 from shared.codecs.bpg.hevc import NAL_SPS, NAL_VPS, CompactSps
 from shared.codecs.errors import CodecError, CorruptStreamError, InvalidQualityError, UnsupportedFeatureError
 from shared.codecs.registry import register_codec
@@ -20,8 +21,10 @@ from shared.codecs.registry import register_codec
 X265_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )
-_ENCODE_FORMATS = {"420": ("yuv420p", 1), "444": ("yuv444p", 3), "gray": ("gray", 0)}
-_DECODE_PIX_FMTS = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}
+#: Pixel formats our encoder writes (a subset of the container's).
+ENCODE_FORMATS = ("420", "444", "gray")
+#: bpgdec-exact output conversion (shared/codecs/yuv.py); part of the decoder's identity.
+DECODER_REVISION = "bpgdec-0.9.8-exact"
 
 # libav's log callback is process-global; silence x265/hevc chatter once.
 av.logging.set_level(av.logging.PANIC)
@@ -47,17 +50,12 @@ def x265_annexb(planes: list[np.ndarray], pix_fmt: str, qp: int, preset: str, tu
     frame = av.VideoFrame(width, height, pix_fmt)
     for plane, data in zip(frame.planes, planes, strict=True):
         h, w = data.shape
-        plane_array(plane)[:h, :w] = data
+        yuv.plane_array(plane)[:h, :w] = data
     try:
         packets = list(ctx.encode(frame)) + list(ctx.encode(None))
     except av.FFmpegError as exc:
         raise CodecError(f"x265 failed to encode a {width}x{height} picture: {exc}") from exc
     return b"".join(bytes(p) for p in packets)
-
-
-def plane_array(plane: Any) -> np.ndarray:
-    """A libav picture plane as a (rows, line_size) uint8 view, without copying."""
-    return np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
 
 
 def _pad_edge(plane: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -79,9 +77,9 @@ class BpgCodec(Codec):
     def __init__(self, level: int = 8, pixel_format: str = "420", explicit_length: bool = True) -> None:
         if not 0 <= level <= 9:
             raise InvalidQualityError(f"compression level {level} is outside 0..9")
-        if pixel_format not in _ENCODE_FORMATS:
+        if pixel_format not in ENCODE_FORMATS:
             raise UnsupportedFeatureError(
-                f"BPG pixel format {pixel_format!r}; choose one of {', '.join(_ENCODE_FORMATS)}"
+                f"BPG pixel format {pixel_format!r}; choose one of {', '.join(ENCODE_FORMATS)}"
             )
         self.level = level
         self.pixel_format = pixel_format
@@ -89,7 +87,10 @@ class BpgCodec(Codec):
 
     def settings(self) -> dict[str, Any]:
         return {"level": self.level, "preset": X265_PRESETS[self.level], "tune": "ssim",
-                "pixel_format": self.pixel_format, "x265": _x265_version()}
+                "pixel_format": self.pixel_format, "x265": _libav_version()}
+
+    def decoder_id(self) -> str:
+        return f"bpg-{DECODER_REVISION}-{_libav_version()}"
 
     # -- encode -------------------------------------------------------------------------------------
     def yuv_planes(self, image: np.ndarray) -> tuple[list[np.ndarray], int]:
@@ -99,20 +100,16 @@ class BpgCodec(Codec):
         # x265 refuses a side of 8; such pictures are coded with 16×16 minimum CUs instead.
         cb = 16 if min(-(-h // 8), -(-w // 8)) == 1 else 8
         ph, pw = -(-h // cb) * cb, -(-w // cb) * cb
-        ycc = color.rgb_to_ycc(rgb)
-        y = _pad_edge(color.to_u8(ycc[0]), ph, pw)
-        if self.pixel_format == "gray":
-            return [y], cb
-        if self.pixel_format == "444":
-            return [y, _pad_edge(color.to_u8(ycc[1]), ph, pw), _pad_edge(color.to_u8(ycc[2]), ph, pw)], cb
-        cbp = _pad_edge(color.to_u8(color.downsample_420(ycc[1])), ph // 2, pw // 2)
-        crp = _pad_edge(color.to_u8(color.downsample_420(ycc[2])), ph // 2, pw // 2)
-        return [y, cbp, crp], cb
+        if self.pixel_format == "420":
+            y, cbp, crp = yuv.rgb_to_yuv420(rgb)
+            return [_pad_edge(y, ph, pw), _pad_edge(cbp, ph // 2, pw // 2), _pad_edge(crp, ph // 2, pw // 2)], cb
+        planes = [yuv.to_u8(p) for p in yuv.rgb_to_ycc(rgb)]
+        return [_pad_edge(p, ph, pw) for p in planes[: 1 if self.pixel_format == "gray" else 3]], cb
 
     def encode(self, image: np.ndarray, quality: int | None = None) -> bytes:
         qp = self._quality(quality)
         planes, cb = self.yuv_planes(image)
-        pix_fmt, _ = _ENCODE_FORMATS[self.pixel_format]
+        pix_fmt = container.LIBAV_PIX_FMTS[container.PIXEL_FORMAT_CODES[self.pixel_format]]
         extra = ":min-cu-size=16" if cb == 16 else ""
         stream = x265_annexb(planes, pix_fmt, qp, X265_PRESETS[self.level], "ssim", extra)
         h, w = np.asarray(image).shape[:2]
@@ -127,8 +124,7 @@ class BpgCodec(Codec):
         if (annexb[v0] >> 1) & 63 != NAL_VPS or (annexb[s0] >> 1) & 63 != NAL_SPS:
             raise CodecError("HEVC stream does not start with VPS and SPS")
         sps = CompactSps.from_sps_nal(annexb[s0:s1])
-        fmt = {"420": 1, "444": 3, "gray": 0}[self.pixel_format]
-        header = container.BpgHeader(width, height, pixel_format=fmt)
+        header = container.BpgHeader(width, height, pixel_format=container.PIXEL_FORMAT_CODES[self.pixel_format])
         return container.build(header, sps, annexb[spans[2][0] :], explicit_length=self.explicit_length)
 
     # -- decode -------------------------------------------------------------------------------------
@@ -154,7 +150,7 @@ class BpgCodec(Codec):
         frame = decode_hevc(annexb)
         if frame.width < h.width or frame.height < h.height:
             raise CorruptStreamError("decoded picture is smaller than the BPG header declares")
-        expected = _DECODE_PIX_FMTS[h.chroma_format_idc]
+        expected = container.LIBAV_PIX_FMTS[h.pixel_format]
         if frame.format.name != expected:
             raise CorruptStreamError(f"decoded pixel format {frame.format.name}, header says {expected}")
         sub_w = 2 if h.chroma_format_idc in (1, 2) else 1
@@ -163,20 +159,21 @@ class BpgCodec(Codec):
         for i, plane in enumerate(frame.planes):
             ph = h.height if i == 0 else -(-h.height // sub_h)
             pw = h.width if i == 0 else -(-h.width // sub_w)
-            planes.append(plane_array(plane)[:ph, :pw])
+            planes.append(yuv.plane_array(plane)[:ph, :pw])
         return h, planes
 
     def decode(self, data: bytes) -> np.ndarray:
+        """Decode to RGB exactly as the reference `bpgdec` 0.9.8 does (8-bit output)."""
         h, planes = self.decode_planes(data)
         if h.pixel_format == 0:
-            return np.repeat(planes[0][:, :, None], 3, axis=2)
+            return yuv.grey_to_rgb(planes[0], h.limited_range)
         cf = h.chroma_format_idc
         sub_w = 2 if cf in (1, 2) else 1
         sub_h = 2 if cf == 1 else 1
-        centred = h.pixel_format in (1, 2)
-        cbp = color.upsample(planes[1], h.height, h.width, sub_h, sub_w, centred)
-        crp = color.upsample(planes[2], h.height, h.width, sub_h, sub_w, centred)
-        return color.ycc_to_rgb(planes[0], cbp, crp, h.color_space, h.limited_range)
+        centred = h.pixel_format in (1, 2)  # JPEG siting; 4 and 5 are co-sited horizontally
+        cbp = yuv.upsample_chroma(planes[1], h.height, h.width, sub_h, sub_w, centred)
+        crp = yuv.upsample_chroma(planes[2], h.height, h.width, sub_h, sub_w, centred)
+        return yuv.ycc_to_rgb(planes[0], cbp, crp, h.color_space, h.limited_range)
 
     def info(self, data: bytes) -> StreamInfo:
         parsed = container.parse(data)
@@ -220,8 +217,9 @@ _version_lock = threading.Lock()
 _version: str | None = None
 
 
-def _x265_version() -> str:
-    """libavcodec's version stands in for x265's in cache keys (x265 ships inside the av wheel)."""
+def _libav_version() -> str:
+    """PyAV's and libavcodec's versions stand in for x265's and the HEVC decoder's in cache keys
+    (both ship inside the av wheel)."""
     global _version
     with _version_lock:
         if _version is None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from shared.codecs.bpg.bitstream import read_ue7, write_ue7
+from shared.codecs.bitstream import read_ue7, write_ue7
 from shared.codecs.bpg.hevc import CompactSps
 from shared.codecs.errors import CorruptStreamError
 
 MAGIC = b"\x42\x50\x47\xfb"
 
 PIXEL_FORMATS = {0: "gray", 1: "420", 2: "422", 3: "444", 4: "420_video", 5: "422_video"}
+PIXEL_FORMAT_CODES = {name: code for code, name in PIXEL_FORMATS.items()}
 CHROMA_FORMAT_IDC = {0: 0, 1: 1, 2: 2, 3: 3, 4: 1, 5: 2}
+#: libav's name for the decoded planes of each pixel format
+LIBAV_PIX_FMTS = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p", 4: "yuv420p", 5: "yuv422p"}
 COLOR_SPACES = {0: "ycbcr_bt601", 1: "rgb", 2: "ycgco", 3: "ycbcr_bt709", 4: "ycbcr_bt2020"}
 EXTENSION_TAGS = {1: "exif", 2: "icc_profile", 3: "xmp", 4: "thumbnail", 5: "animation_control"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.codecs.bpg.bitstream import BitReader, BitWriter, escape_rbsp, unescape_rbsp
+from shared.codecs.bitstream import BitReader, BitWriter, escape_rbsp, unescape_rbsp
 from shared.codecs.errors import CorruptStreamError, UnsupportedFeatureError
 
 NAL_VPS, NAL_SPS, NAL_PPS = 32, 33, 34

@@ -1,12 +1,11 @@
-"""The BPG container and HEVC parameter sets, checked against the format facts in SPEC §3."""
+"""The BPG container and HEVC parameter sets, checked against the BPG format specification (bpg_spec) and H.265."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from shared.codecs.bpg import container
-from shared.codecs.bpg.bitstream import (
+from shared.codecs.bitstream import (
     BitReader,
     BitWriter,
     escape_rbsp,
@@ -15,9 +14,11 @@ from shared.codecs.bpg.bitstream import (
     unescape_rbsp,
     write_ue7,
 )
-from shared.codecs.bpg.codec import BpgCodec, decode_hevc, plane_array, x265_annexb
+from shared.codecs.bpg import container
+from shared.codecs.bpg.codec import BpgCodec, decode_hevc, x265_annexb
 from shared.codecs.bpg.hevc import CompactSps, PcmParams
 from shared.codecs.errors import CorruptStreamError
+from shared.codecs.yuv import plane_array
 
 from .conftest import crop
 

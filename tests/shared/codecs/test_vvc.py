@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.codecs import get_codec
-from shared.codecs.bpg.bitstream import BitWriter, escape_rbsp
+from shared.codecs.bitstream import BitWriter, escape_rbsp
 from shared.codecs.errors import CodecError, CorruptStreamError
 from shared.codecs.vvc import VvcCodec, parse_sps
 

@@ -1,4 +1,4 @@
-"""Bit-level readers and writers for the BPG container and HEVC parameter sets.
+"""Bit-level readers and writers, Annex-B NAL splitting and RBSP escaping (BPG, HEVC, VVC).
 
 All readers raise CorruptStreamError instead of reading past the end, so a truncated or
 random input can never index out of bounds or loop.
