@@ -19,8 +19,8 @@ Decoding follows `bpgdec` 0.9.8 (8-bit output) to the last bit:
   32 bits exactly as the C code's ``int`` arithmetic does (only reachable with out-of-range
   limited-range samples).
 
-The fixed-point maps from (Y, chroma) to each output channel are tabulated once per colour space
-and range, so the per-pixel work is table look-ups.
+The fixed-point maps are tabulated once per colour space and range, so the per-pixel work is
+table look-ups and one add.
 """
 
 from __future__ import annotations
@@ -220,11 +220,36 @@ def _index(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return idx
 
 
+@functools.lru_cache(maxsize=8)
+def _full_range_deltas(color_space: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full range has luma scale exactly 2^22, so ``(Y·2^22 + t) >> 22 = Y + (t >> 22)`` and every
+    channel is Y plus a chroma-only offset (no 32-bit wrap is reachable there): tabulate it."""
+    mult = float(1 << _SHIFT)
+    kr, kb = YCBCR_SPACES[color_space]
+    c_r_cr, c_g_cb, c_g_cr, c_b_cb = (int(np.rint(f * mult)) for f in (
+        2 * (1 - kr), 2 * kb * (1 - kb) / (1 - kb - kr), 2 * kr * (1 - kr) / (1 - kb - kr), 2 * (1 - kb)))
+    d = np.arange(256, dtype=np.int64) - 128
+    rnd = 1 << (_SHIFT - 1)
+    red = ((c_r_cr * d + rnd) >> _SHIFT).astype(np.int16)
+    blue = ((c_b_cb * d + rnd) >> _SHIFT).astype(np.int16)
+    green = ((rnd - (c_g_cb * d)[:, None] - (c_g_cr * d)[None, :]) >> _SHIFT).astype(np.int16).ravel()
+    return red, blue, green
+
+
 def ycc_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, color_space: int = 0,
                limited: bool = False) -> np.ndarray:
     """Full-resolution uint8 planes → H×W×3 uint8 RGB for BPG colour space `color_space`."""
     out = np.empty((*y.shape, 3), np.uint8)
-    if color_space in YCBCR_SPACES:
+    if color_space in YCBCR_SPACES and not limited:
+        red, blue, green = _full_range_deltas(color_space)
+        y16 = y.astype(np.int16)
+        green_idx = cb.astype(np.uint16)
+        green_idx <<= 8
+        green_idx |= cr
+        for i, delta in enumerate((red[cr], green[green_idx], blue[cb])):
+            delta += y16
+            out[..., i] = np.clip(delta, 0, 255, out=delta)
+    elif color_space in YCBCR_SPACES:
         red, blue, green_c, y_term = _ycbcr_tables(color_space, limited)
         out[..., 0] = red[_index(y, cr)]
         out[..., 2] = blue[_index(y, cb)]
