@@ -1,15 +1,16 @@
-"""Where the project's shared data and weights live.
+"""Where the project's shared data, weights and caches live.
 
 The shared folder (images, labels, detector weights) sits beside the repository as `../shared`;
-`PREPICM_SHARED_DIR` points elsewhere (a mounted volume in a container, a CI cache).
+`PREPICM_SHARED_DIR` points elsewhere (a mounted volume in a container, a CI cache). Every cache
+the project writes (evaluation bitstreams and outputs, TensorRT engines) lives under one root,
+:func:`cache_root`. The environment is read through :mod:`shared.runtime` only.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-SHARED_DIR_ENV = "PREPICM_SHARED_DIR"
+from shared.runtime import RuntimeSettings, current_runtime
 
 
 def repo_root() -> Path:
@@ -17,14 +18,30 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def shared_data_dir() -> Path:
+def shared_data_dir(settings: RuntimeSettings | None = None) -> Path:
     """The shared data/weights folder: `$PREPICM_SHARED_DIR`, else `<repo root>/../shared`."""
-    env = os.environ.get(SHARED_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    return (repo_root() / ".." / "shared").resolve()
+    s = settings or current_runtime()
+    return s.shared_dir if s.shared_dir else (repo_root() / ".." / "shared").resolve()
 
 
-def shared_weights_dir() -> Path:
+def shared_weights_dir(settings: RuntimeSettings | None = None) -> Path:
     """`<shared>/weights`, where downloaded-once detector weights are kept."""
-    return shared_data_dir() / "weights"
+    return shared_data_dir(settings) / "weights"
+
+
+def cache_root(settings: RuntimeSettings | None = None) -> Path:
+    """`$PREPICM_CACHE_DIR`, else `$XDG_CACHE_HOME/prepicm`, else `~/.cache/prepicm`."""
+    s = settings or current_runtime()
+    if s.cache_dir:
+        return s.cache_dir
+    base = s.xdg_cache_home if s.xdg_cache_home else Path.home() / ".cache"
+    return base / "prepicm"
+
+
+def cache_dir(kind: str, settings: RuntimeSettings | None = None) -> Path:
+    """One cache's folder under :func:`cache_root` (``eval``, ``engines``); the engine cache may
+    be moved on its own with `$PREPICM_ENGINE_CACHE`."""
+    s = settings or current_runtime()
+    if kind == "engines" and s.engine_cache_dir:
+        return s.engine_cache_dir
+    return cache_root(s) / kind

@@ -30,16 +30,16 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.atomic import atomic_write_bytes
 from shared.manifest import sha256_file
+from shared.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +171,9 @@ class EngineKey:
 
 
 def default_cache_dir() -> Path:
-    """``$PREPICM_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/prepicm/engines``, else ``~/.cache/prepicm/engines``."""
-    env = os.environ.get(ENGINE_CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "prepicm" / "engines"
+    """``$PREPICM_ENGINE_CACHE``, else ``engines/`` under the project's one cache root
+    (:func:`shared.paths.cache_dir`)."""
+    return cache_dir("engines")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -185,21 +181,8 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write via a temporary file in the same directory and rename: a reader (another edge
-    process, a restart after a crash) never sees a half-written engine."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    """A reader (another edge process, a restart after a crash) never sees a half-written engine."""
+    return atomic_write_bytes(path, data)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,37 @@ class DetectionOutput:
             }
             for (x1, y1, x2, y2), score, cid in zip(self.boxes, self.scores, self.category_ids, strict=True)
         ]
+
+    def above(self, threshold: float) -> DetectionOutput:
+        """The detections scoring at least ``threshold``."""
+        keep = np.asarray(self.scores) >= threshold
+        kps = None if self.keypoints is None else self.keypoints[keep]
+        return DetectionOutput(self.boxes[keep], self.scores[keep], self.category_ids[keep],
+                               [n for n, k in zip(self.names, keep, strict=True) if k], self.image_size, kps, self.kind)
+
+    @staticmethod
+    def from_json(obj: Mapping[str, Any]) -> DetectionOutput:
+        """The inverse of :meth:`to_json`; also reads the columnar form older sweep results stored
+        (``{"boxes": [...], "scores": [...], "category_ids": [...]}``)."""
+        if "detections" in obj:
+            dets = list(obj["detections"])
+            boxes = [d["box"] for d in dets]
+            scores = [d["score"] for d in dets]
+            cats = [d["category_id"] for d in dets]
+            names = [str(d.get("name", "")) for d in dets]
+            kps = [d["keypoints"] for d in dets] if dets and all("keypoints" in d for d in dets) else None
+        else:
+            boxes, scores, cats = obj["boxes"], obj["scores"], obj["category_ids"]
+            names, kps = [""] * len(scores), None
+        b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        sc = np.asarray(scores, dtype=np.float32).reshape(-1)
+        c = np.asarray(cats, dtype=np.int64).reshape(-1)
+        if not (b.shape[0] == sc.shape[0] == c.shape[0]):
+            raise ValueError(f"detections disagree in length: {b.shape[0]}, {sc.shape[0]}, {c.shape[0]}")
+        size = obj.get("image_size") or (0, 0)
+        return DetectionOutput(b, sc, c, names, (int(size[0]), int(size[1])),
+                               None if kps is None else np.asarray(kps, dtype=np.float32),
+                               str(obj.get("kind", "detection")))
 
     @staticmethod
     def empty(image_size: tuple[int, int], kind: str = "detection") -> DetectionOutput:
