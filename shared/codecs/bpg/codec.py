@@ -16,6 +16,7 @@ from shared.codecs.bpg import container
 from shared.codecs.bpg.hevc import NAL_SPS, NAL_VPS, CompactSps
 from shared.codecs.errors import CodecError, CorruptStreamError, InvalidQualityError, UnsupportedFeatureError
 from shared.codecs.registry import register_codec
+from shared.runtime import RuntimeSettings, current_runtime
 
 #: bpgenc's compression level (-m) → x265 preset; 8 is bpgenc's default.
 X265_PRESETS = (
@@ -74,7 +75,8 @@ class BpgCodec(Codec):
     quality = QualityScale("qp", 0, 51, 29, False, "bpgenc -q: 0 best, 51 worst; I-slice QP is q-3")
     description = "BPG (HEVC intra, x265 via PyAV), bpgenc 0.9.8 semantics"
 
-    def __init__(self, level: int = 8, pixel_format: str = "420", explicit_length: bool = True) -> None:
+    def __init__(self, level: int = 8, pixel_format: str = "420", explicit_length: bool = True,
+                 runtime: RuntimeSettings | None = None) -> None:
         if not 0 <= level <= 9:
             raise InvalidQualityError(f"compression level {level} is outside 0..9")
         if pixel_format not in ENCODE_FORMATS:
@@ -84,6 +86,8 @@ class BpgCodec(Codec):
         self.level = level
         self.pixel_format = pixel_format
         self.explicit_length = explicit_length
+        # x265 thread counts (speed only, never the bytes); None: the process's shared.runtime settings
+        self.runtime = runtime
 
     def settings(self) -> dict[str, Any]:
         return {"level": self.level, "preset": X265_PRESETS[self.level], "tune": "ssim",
@@ -110,7 +114,7 @@ class BpgCodec(Codec):
         qp = self._quality(quality)
         planes, cb = self.yuv_planes(image)
         pix_fmt = container.LIBAV_PIX_FMTS[container.PIXEL_FORMAT_CODES[self.pixel_format]]
-        extra = ":min-cu-size=16" if cb == 16 else ""
+        extra = (":min-cu-size=16" if cb == 16 else "") + (self.runtime or current_runtime()).x265_params()
         stream = x265_annexb(planes, pix_fmt, qp, X265_PRESETS[self.level], "ssim", extra)
         h, w = np.asarray(image).shape[:2]
         return self.mux(stream, w, h)
