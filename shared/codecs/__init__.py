@@ -6,10 +6,13 @@
 >>> out = bpg.decode(data)            # → H×W×3 uint8
 """
 
-from shared.codecs import pillow_codecs as _pillow_codecs  # noqa: F401  (registers codecs)
-from shared.codecs import vvc as _vvc  # noqa: F401
-from shared.codecs.base import Codec, QualityScale, StreamInfo
+# Importing a codec module registers it; this order is the order every CLI lists them in.
+# isort: off
+from shared.codecs import pillow_codecs as _pillow_codecs  # noqa: F401
 from shared.codecs.bpg import codec as _bpg  # noqa: F401
+from shared.codecs import vvc as _vvc  # noqa: F401
+# isort: on
+from shared.codecs.base import Codec, QualityScale, StreamInfo
 from shared.codecs.errors import (
     CodecError,
     CodecUnavailableError,

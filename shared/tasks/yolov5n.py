@@ -39,7 +39,16 @@ def _import_yolov5() -> Any:
         with warnings.catch_warnings():  # the package imports the deprecated pkg_resources
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            import yolov5.models.yolo as yolo
+            from PIL import Image
+
+            # yolov5 imports ultralytics, which replaces PIL.Image.open process-wide with a
+            # wrapper that tries to install a HEIF plugin on unreadable input; our codecs must
+            # keep PIL's own behaviour (a typed error for a corrupt stream), so put it back.
+            pil_open = Image.open
+            try:
+                import yolov5.models.yolo as yolo
+            finally:
+                Image.open = pil_open
     except ImportError as e:  # includes pkg_resources missing with setuptools>=81
         raise TaskDependencyError(
             f"yolov5n needs the pip package yolov5==7.0.14 (installed --no-deps, see requirements/"

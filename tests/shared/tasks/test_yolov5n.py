@@ -86,3 +86,16 @@ def test_loss_gradient_reaches_input(yolo: TaskModel, coco2: CocoDataset) -> Non
     clean = float(yolo.loss(pristine, pseudo)["loss"])
     noisy = float(yolo.loss((pristine + 0.3 * torch.randn_like(pristine)).clamp(0, 1), pseudo)["loss"])
     assert noisy > clean
+
+
+def test_importing_yolov5_leaves_pil_and_codec_errors_alone() -> None:
+    from PIL import Image
+
+    from shared.codecs import CorruptStreamError, get_codec
+    from shared.tasks.yolov5n import _import_yolov5
+
+    before = Image.open
+    _import_yolov5()
+    assert Image.open is before
+    with pytest.raises(CorruptStreamError):
+        get_codec("avif").decode(b"\x00\x00\x00\x1cftypavif" + b"\x00" * 40)
