@@ -156,8 +156,8 @@ class EncoderPool:
     def __init__(self, workers: int | None = None, max_queued: int | None = None, *,
                  settings: RuntimeSettings | None = None, mp_context: str = "spawn") -> None:
         s = settings or current_runtime()
-        self.workers = int(workers or s.encode_workers)
-        self.max_queued = int(max_queued or 4 * self.workers)
+        self.workers = int(s.encode_workers if workers is None else workers)
+        self.max_queued = int(4 * self.workers if max_queued is None else max_queued)
         if self.workers < 1 or self.max_queued < 1:
             raise ValueError(f"EncoderPool needs workers ≥ 1 and max_queued ≥ 1, got {self.workers}, {self.max_queued}")
         ctx = multiprocessing.get_context(mp_context)
