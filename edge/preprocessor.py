@@ -1,20 +1,16 @@
-"""An exported NPP as an evaluation preprocessor, so `prepicm eval --preprocessing ARTIFACT_DIR`
-scores the network the edge would run, through the same backends.
-
-`shared.evaluation` finds this loader through the ``prepicm.artifact_loaders`` entry point
-(manifest ``"model": "npp"``) and never imports `edge` itself.
+"""An exported NPP as a preprocessor (:class:`shared.preprocess.Preprocessor`), so
+`prepicm eval --preprocess ARTIFACT_DIR` scores the network the edge runs, through the same
+backends (the evaluation application imports this module directly).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from edge.backends import NppBackend, create_backend
-
-BACKEND_ENV = "PREPICM_NPP_BACKEND"
+from shared.runtime import RuntimeSettings, current_runtime
 
 
 class NppPreprocessor:
@@ -47,6 +43,13 @@ def numerics(info: dict[str, object]) -> str:
     return str(backend)
 
 
-def load_npp_preprocessor(directory: Path) -> NppPreprocessor:
-    """Open the artifact with the backend named by ``$PREPICM_NPP_BACKEND`` (default ``auto``)."""
-    return NppPreprocessor(create_backend(os.environ.get(BACKEND_ENV, "auto"), directory))
+def load_npp_preprocessor(directory: Path, settings: RuntimeSettings | None = None) -> NppPreprocessor:
+    """Open the artifact with the backend the runtime settings name (``$PREPICM_NPP_BACKEND``,
+    default ``auto``) and their thread counts for ONNX Runtime / torch."""
+    s = settings or current_runtime()
+    options: dict[str, object] = {}
+    if s.npp_backend == "onnxruntime" and s.ort_intra_op_threads:
+        options["threads"] = s.ort_intra_op_threads
+    if s.npp_backend == "torch" and s.torch_threads:
+        options["threads"] = s.torch_threads
+    return NppPreprocessor(create_backend(s.npp_backend, directory, **options))

@@ -1,10 +1,13 @@
-"""The `prepicm` command line: codecs, encode, decode, info, bench (and evaluation commands)."""
+"""The codec commands of `prepicm` (codecs, encode, decode, info) and its one-line errors.
+
+The `prepicm` command itself is the evaluation application's (`evaluation.cli:main`), which
+mounts these with :func:`add_codec_commands` beside eval, bdrate, plot and bench.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 
 from shared.codecs import CODECS, CodecError, detect_codec, get_codec
 from shared.imageio import ImageReadError, read_rgb, write_png
+from shared.pipeline import EncodePipeline, decode
 from shared.registry import RegistryError
 
 
@@ -61,12 +65,11 @@ def cmd_codecs(args: argparse.Namespace) -> int:
 def cmd_encode(args: argparse.Namespace) -> int:
     codec = _make_codec(args.codec, args.option)
     rgb = read_rgb(args.input)
-    data = codec.encode(rgb, args.quality)
+    quality = codec.quality.default if args.quality is None else args.quality
+    enc = EncodePipeline(codec).encode(rgb, quality)
     out = Path(args.output) if args.output else Path(args.input).with_suffix(codec.extension)
-    out.write_bytes(data)
-    bpp = len(data) * 8 / (rgb.shape[0] * rgb.shape[1])
-    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp ({codec.name}, {codec.quality.name} "
-          f"{args.quality if args.quality is not None else codec.quality.default})")
+    out.write_bytes(enc.bitstream)
+    print(f"{out}: {len(enc.bitstream)} bytes, {enc.bpp:.4f} bpp ({codec.name}, {codec.quality.name} {quality})")
     return 0
 
 
@@ -80,7 +83,7 @@ def _read_stream(path: str) -> tuple[bytes, str]:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     data, name = _read_stream(args.input)
-    rgb = get_codec(args.codec or name).decode(data)
+    rgb = decode(data, args.codec or name).image
     write_png(args.output, rgb)
     print(f"{args.output}: {rgb.shape[1]}x{rgb.shape[0]} ({name})")
     return 0
@@ -100,51 +103,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from shared.codecs import bench
-
-    names = args.codecs or [n for n in CODECS.names() if CODECS.get(n).unavailable_reason() is None]
-    for n in names:
-        CODECS.get(n)  # unknown names fail here with the list of choices
-    qualities = bench.qualities_for(names, args.quick)
-    for spec in args.qualities or []:
-        name, _, values = spec.partition("=")
-        if name not in qualities:
-            raise CliError(f"--qualities names codec {name!r}, which is not benchmarked")
-        try:
-            qualities[name] = [int(v) for v in values.split(",") if v]
-        except ValueError as exc:
-            raise CliError(f"--qualities {spec!r} must look like bpg=22,27,32") from exc
-    if args.images:
-        from shared.imageio import list_images
-
-        paths = list_images(args.images)
-        source = os.path.relpath(args.images)
-    else:
-        paths = bench.default_images()
-        source = os.path.relpath(paths[0].parent) if paths else "(none)"
-    if args.limit:
-        paths = paths[: args.limit]
-    if not paths:
-        raise CliError(f"no images found in {source}")
-    codec_options = {"bpg": {"level": args.bpg_level}}
-    total = len(paths) * sum(len(v) for v in qualities.values())
-    with tqdm(total=total, desc="encode+decode", unit="pt", disable=args.no_progress) as bar:
-        result = bench.run_bench(paths, qualities, codec_options, progress=bar.update)
-    title = (f"{len(paths)} images from {source} — rate–distortion of standard codecs "
-             f"(RGB PSNR/MS-SSIM, bpp = file bytes×8/pixels)")
-    out = Path(args.out)
-    files = bench.write_outputs(result, out, title)
-    print(bench.markdown_table(result))
-    print("wrote " + ", ".join(str(p) for p in files.values()))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prepicm", description="PrepICM: codecs, evaluation and tools")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_codec_commands(sub: Any) -> None:
+    """Register ``codecs``, ``encode``, ``decode`` and ``info`` on a subparsers object."""
     codec_choices = CODECS.names()
 
     p = sub.add_parser("codecs", help="list codecs, their quality scales and availability")
@@ -172,38 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("bench", help="rate–distortion and speed of every codec over a folder of images")
-    p.add_argument("--images", help="folder of images (default: ../shared/data/kodak, else packaged samples)")
-    p.add_argument("--codecs", nargs="+", choices=codec_choices)
-    p.add_argument("--qualities", nargs="+", metavar="CODEC=Q1,Q2,...")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    p.add_argument("--quick", action="store_true", help="fewer qualities per codec")
-    p.add_argument("--bpg-level", type=int, default=8, choices=range(10), metavar="0-9")
-    p.add_argument("--out", default="results/codec_bench")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_bench)
 
-    try:
-        from shared.evaluation.cli import add_eval_commands
-    except ImportError:  # evaluation extra not installed
-        pass
-    else:
-        add_eval_commands(sub)
-    return parser
+#: Library errors every `prepicm` command reports as one line (exit 2).
+USER_ERRORS: tuple[type[BaseException], ...] = (CliError, CodecError, RegistryError, ImageReadError,
+                                                 FileNotFoundError)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                user_errors: tuple[type[BaseException], ...] = USER_ERRORS) -> int:
+    """Parse ``argv`` and run the chosen command: user errors are one line on stderr, exit 2."""
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, CodecError, RegistryError, ImageReadError, FileNotFoundError) as exc:
-        print(f"prepicm: error: {exc}", file=sys.stderr)
+    except user_errors as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("prepicm: interrupted", file=sys.stderr)
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""An exported NPP as the evaluation harness's preprocessor, found through the entry point."""
+"""An exported NPP as the evaluation harness's preprocessor (evaluation imports edge directly)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 
 from edge.preprocessor import NppPreprocessor, numerics
-from shared.evaluation.preprocess import apply_preprocessor, load_preprocessor, preprocessor_id
-from shared.evaluation.sweep import CodecSpec, SweepConfig, run_sweep
+from evaluation.preprocessors import load_preprocessor, resolve_preprocessor_id
+from evaluation.sweep import CodecSpec, SweepConfig, run_sweep
 from shared.manifest import OperatingPointError
+from shared.preprocess import apply_preprocessor
 
 
 def test_an_exported_npp_folder_is_a_preprocessor(edge_artifact: Path, kodak_image: np.ndarray) -> None:
     pre = load_preprocessor(str(edge_artifact))
     assert isinstance(pre, NppPreprocessor)
     sha = json.loads((edge_artifact / "manifest.json").read_text())["onnx"]["sha256"]
-    assert preprocessor_id(str(edge_artifact)) == f"npp-test_tiny-UNTRAINED-{sha[:12]}-ort-cpu"  # auto on CPU
+    assert resolve_preprocessor_id(str(edge_artifact)) == f"npp-test_tiny-UNTRAINED-{sha[:12]}-ort-cpu"  # auto on CPU
     img = np.ascontiguousarray(kodak_image[:67, :93])
     low, high = apply_preprocessor(pre, img, "bpg", 25), apply_preprocessor(pre, img, "bpg", 44)
     assert low.shape == img.shape and low.dtype == np.uint8
@@ -43,7 +44,7 @@ def test_a_sweep_scores_the_npp_beside_the_plain_codec(edge_artifact: Path, shar
     cfg = SweepConfig("imagenet_folder", str(shared_dir / "data" / "imagenet" / "val"), "efficientnet_lite0",
                       [CodecSpec("jpeg", [50])], out=str(tmp_path / "out"), limit=2, workers=1,
                       progress=False, cache_dir=str(tmp_path / "cache"),
-                      preprocessing=["none", str(edge_artifact)])
+                      preprocess=["none", str(edge_artifact)])
     res = run_sweep(cfg, model=get_task("efficientnet_lite0"))
     s = json.loads((tmp_path / "out" / "sweep.json").read_text())
     pres = sorted(p["preprocessing"] for p in s["points"])

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.evaluation.bdrate import BootstrapResult, bd_rate, bootstrap_bd_rate
-from shared.evaluation.cache import atomic_write_json
-from shared.evaluation.registry import EVAL_METRICS
-from shared.evaluation.results import Curve, ResultsError, load_curves
+from evaluation.bdrate import BootstrapResult, bd_rate, bootstrap_bd_rate, check_same_images
+from evaluation.registry import EVAL_METRICS
+from evaluation.results import Curve, ResultsError, load_curves
+from shared.atomic import atomic_write_json
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -45,7 +45,8 @@ def source_lines(curves: dict[str, Curve]) -> list[str]:
         lines.append("Scores use PSEUDO GROUND TRUTH: the model's own prediction on the pristine image.")
     for label, c in curves.items():
         lines.append(f"{label}: {json.dumps(c.settings, sort_keys=True)}")
-    lines.append("Rate: bpp = Σ file bytes × 8 / Σ original pixels over the images.")
+    lines.append("Rate: bpp = Σ file bytes × 8 / Σ original pixels over the images; PSNR: mean of per-image "
+                 "RGB PSNRs, identical images counted as 100 dB.")
     return lines
 
 
@@ -146,6 +147,8 @@ def compare(
     curves = load_curves(list(paths))
     anchor = _resolve_label(anchor, curves, "anchor")
     test_labels = [_resolve_label(t, curves, "test") for t in tests] if tests else [c for c in curves if c != anchor]
+    for t in test_labels:
+        check_same_images(curves[anchor].image_ids(), curves[t].image_ids(), anchor, t)
     rows: list[dict[str, Any]] = []
     for metric in metrics:
         info = EVAL_METRICS.get(metric)

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from shared.evaluation.cli import add_eval_commands
+from evaluation.cli import main
 
 
 def _main(argv: Sequence[str]) -> int:
-    """What the project's `prepicm` main does with these commands: one line on stderr on error."""
-    from shared.cli import CliError
-
-    parser = argparse.ArgumentParser(prog="prepicm-test")
-    add_eval_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    try:
-        return int(args.func(args) or 0)
-    except CliError as exc:
-        print(f"prepicm: error: {exc}", file=sys.stderr)
-        return 2
+    return main(list(argv))
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +81,7 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_anchor_drops_are_listed_once_however_many_tests() -> None:
-    from shared.evaluation.report import compare_markdown
+    from evaluation.report import compare_markdown
 
     drop = {"rate": 2.657, "metric": 0.953, "reason": "dominated by #4"}
     est = {"values": {"pchip": 5.0, "akima": 5.1}, "overlap": [0.5, 0.9], "overlap_fraction": 0.8,

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from evaluation.sweep import CodecSpec, SweepConfig, SweepError, run_sweep
 from shared.codecs.pillow_codecs import JpegCodec
-from shared.evaluation.sweep import CodecSpec, SweepConfig, SweepError, run_sweep
 
 
 def _config(root: Path, out: Path, cache: Path, **kw: Any) -> SweepConfig:
@@ -111,7 +111,7 @@ def test_interrupted_sweep_resumes(tmp_path: Path, imagenet_val: Path, classifie
 
 def test_process_pool_and_preprocessing(tmp_path: Path, imagenet_val: Path, classifier: Any) -> None:
     cfg = _config(imagenet_val, tmp_path / "out", tmp_path / "cache", workers=2,
-                  preprocessing=["none", "gaussian_blur"])
+                  preprocess=["none", "gaussian_blur"])
     res = run_sweep(cfg, model=classifier)
     pts = res.summary["points"]
     assert [p["preprocessing"] for p in pts] == ["none", "none", "gaussian_blur_s1", "gaussian_blur_s1"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.evaluation.bdrate import BDRateError, PerImageCurve, bd_rate, bootstrap_bd_rate
+from evaluation.bdrate import BDRateError, ImageSetMismatchError, PerImageCurve, bd_rate, bootstrap_bd_rate
 
 RATES = np.array([0.12, 0.2, 0.35, 0.6, 1.1, 2.0])
 ACC = np.array([0.42, 0.58, 0.69, 0.76, 0.80, 0.82])
@@ -117,4 +117,22 @@ def test_bootstrap_rejects_unpaired_inputs() -> None:
     a = PerImageCurve(bits, pixels, values=correct)
     b = PerImageCurve(bits[:, :5], pixels[:5], values=correct[:, :5])
     with pytest.raises(BDRateError, match="same images"):
+        bootstrap_bd_rate(a, b, n=5)
+
+
+def test_bootstrap_pairs_by_image_id_not_by_position() -> None:
+    bits, pixels, correct = _curves(n_img=40)
+    ids = [f"img{i:03d}" for i in range(40)]
+    a = PerImageCurve(bits, pixels, values=correct, ids=ids)
+    order = np.random.default_rng(1).permutation(40)
+    shuffled = PerImageCurve(bits[:, order] * 0.5, pixels[order], values=correct[:, order], ids=[ids[i] for i in order])
+    r = bootstrap_bd_rate(a, shuffled, n=20)
+    assert r.estimate.value == pytest.approx(-50.0, abs=1e-9) and r.high == pytest.approx(-50.0, abs=1e-9)
+
+
+def test_bootstrap_refuses_other_images_of_the_same_count() -> None:
+    bits, pixels, correct = _curves(n_img=10)
+    a = PerImageCurve(bits, pixels, values=correct, ids=[f"a{i}" for i in range(10)])
+    b = PerImageCurve(bits, pixels, values=correct, ids=[f"a{i}" for i in range(9)] + ["other"])
+    with pytest.raises(ImageSetMismatchError, match=r"different images \(1 only in anchor, e.g. a9; 1 only in test"):
         bootstrap_bd_rate(a, b, n=5)

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.evaluation.bdrate import bootstrap_bd_rate
-from shared.evaluation.metrics import CocoPerImage, Detections, coco_map
-from shared.evaluation.results import load_curves
-from shared.evaluation.sweep import CodecSpec, SweepConfig, run_sweep
+from evaluation.bdrate import bootstrap_bd_rate
+from evaluation.results import load_curves
+from evaluation.sweep import CodecSpec, SweepConfig, run_sweep
+from shared.metrics.coco import CocoPerImage, coco_map
+from shared.tasks.outputs import DetectionOutput
 
 
 def test_detection_sweep_metrics_and_per_image_forms(tmp_path: Path, coco_val: Path) -> None:
@@ -34,7 +35,7 @@ def test_detection_sweep_metrics_and_per_image_forms(tmp_path: Path, coco_val: P
         # The per-image form reproduces the point summary on the full image set.
         assert per.metrics(ones) == pytest.approx(c.metric(metric), abs=1e-9)
     # The stored detections re-scored by COCOeval give the stored mAP.
-    dets = {iid: Detections.of(r["detections"]) for iid, r in zip(image_ids, sweep_ids, strict=True)}
+    dets = {iid: DetectionOutput.from_json(r["detections"]) for iid, r in zip(image_ids, sweep_ids, strict=True)}
     assert coco_map(c.sweep.coco, dets, image_ids).map == pytest.approx(c.points[0]["map"], abs=1e-12)
     assert CocoPerImage(c.sweep.coco, dets, image_ids).score()[0] == pytest.approx(c.points[0]["map"], abs=1e-12)
     boot = bootstrap_bd_rate(c.per_image("det_distortion"), c.per_image("det_distortion"), higher_is_better=False,

@@ -1,6 +1,9 @@
 """Codec benchmark: every codec at a range of qualities over a folder of images.
 
-Per point: bpp (file bytes × 8 / pixels), RGB PSNR, MS-SSIM, encode and decode milliseconds.
+Every image goes through :mod:`shared.pipeline` (the same encode and decode the sweep and the
+services use). Per point: bpp = Σ file bits / Σ pixels (:mod:`shared.metrics.rate`), PSNR = mean
+of per-image RGB PSNRs capped at 100 dB (:mod:`shared.metrics.image`), mean MS-SSIM, median
+encode and decode milliseconds.
 Outputs: JSON (per image and aggregated), a markdown table, a rate–distortion PNG and each
 codec's BD-rate against BPG at equal PSNR (bjontegaard package, PCHIP).
 """
@@ -17,9 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.atomic import atomic_write_text
 from shared.codecs import ladders
 from shared.codecs.registry import get_codec
 from shared.imageio import list_images, read_rgb
+from shared.metrics.image import capped_psnr, mean_psnr, ms_ssim
+from shared.metrics.rate import bits_per_pixel
+from shared.pipeline import EncodePipeline, decode
 
 
 @dataclass
@@ -28,6 +35,7 @@ class PointResult:
     codec: str
     quality: int
     bytes: int
+    pixels: int
     bpp: float
     psnr: float
     ms_ssim: float
@@ -49,8 +57,8 @@ class BenchResult:
             pts = [p for p in self.points if p.codec == codec and p.quality == q]
             rows.append({
                 "quality": q,
-                "bpp": statistics.fmean(p.bpp for p in pts),
-                "psnr": statistics.fmean(p.psnr for p in pts),
+                "bpp": bits_per_pixel([p.bytes * 8 for p in pts], [p.pixels for p in pts]),
+                "psnr": mean_psnr(p.psnr for p in pts),
                 "ms_ssim": statistics.fmean(p.ms_ssim for p in pts),
                 "encode_ms": statistics.median(p.encode_ms for p in pts),
                 "decode_ms": statistics.median(p.decode_ms for p in pts),
@@ -69,7 +77,7 @@ class BenchResult:
         }
 
     def bd_rates(self, anchor: str = "bpg") -> dict[str, dict[str, Any]]:
-        from shared.evaluation.bdrate import BDRateError, bd_rate
+        from evaluation.bdrate import BDRateError, bd_rate
 
         if anchor not in self.codecs:
             return {}
@@ -96,27 +104,24 @@ def run_bench(
 ) -> BenchResult:
     """Encode and decode every image with every codec at every quality (sequentially: timings
     are per-call wall-clock on an otherwise idle machine)."""
-    from shared.evaluation.image_metrics import ms_ssim, psnr
-
-    codecs = {name: get_codec(name, **(codec_options or {}).get(name, {})) for name in qualities}
+    pipelines = {name: EncodePipeline(get_codec(name, **(codec_options or {}).get(name, {}))) for name in qualities}
+    codecs = {name: p.codec for name, p in pipelines.items()}
     result = BenchResult(
         images=[p.name for p in image_paths],
-        codecs={name: {"quality": qualities[name], **c.settings()} for name, c in codecs.items()},
+        codecs={name: {"quality": qualities[name], **c.settings(), "decoder": c.decoder_id()}
+                for name, c in codecs.items()},
         conditions=_conditions(),
     )
     for path in image_paths:
         rgb = read_rgb(path)
         pixels = rgb.shape[0] * rgb.shape[1]
-        for name, codec in codecs.items():
+        for name, pipe in pipelines.items():
             for q in qualities[name]:
-                t0 = time.perf_counter()
-                data = codec.encode(rgb, q)
-                t1 = time.perf_counter()
-                out = codec.decode(data)
-                t2 = time.perf_counter()
+                enc = pipe.encode(rgb, q)
+                dec = decode(enc.bitstream, name)
                 result.points.append(PointResult(
-                    path.name, name, q, len(data), len(data) * 8 / pixels, psnr(rgb, out), ms_ssim(rgb, out),
-                    (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                    path.name, name, q, len(enc.bitstream), pixels, enc.bpp, capped_psnr(rgb, dec.image),
+                    ms_ssim(rgb, dec.image), enc.timings_s["encode"] * 1e3, dec.timings_s["decode"] * 1e3,
                 ))
                 if progress:
                     progress(1)
@@ -202,7 +207,7 @@ def plot(result: BenchResult, path: Path, title: str) -> None:
     axes[0].set_ylabel("RGB PSNR (dB)")
     axes[1].set_ylabel("MS-SSIM (RGB mean)")
     for ax in axes:
-        ax.set_xlabel("bits per pixel (file bytes × 8 / pixels)")
+        ax.set_xlabel("bits per pixel (Σ file bytes × 8 / Σ pixels)")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title, fontsize=10)
@@ -215,7 +220,7 @@ def plot(result: BenchResult, path: Path, title: str) -> None:
 def write_outputs(result: BenchResult, out_dir: Path, title: str) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "bench.json", "markdown": out_dir / "bench.md", "plot": out_dir / "rd.png"}
-    paths["json"].write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    atomic_write_text(paths["json"], json.dumps(result.to_json(), indent=1) + "\n")
     settings = "; ".join(
         f"{c}: " + ", ".join(f"{k}={v}" for k, v in s.items() if k != "quality") for c, s in result.codecs.items()
     )

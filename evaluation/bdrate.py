@@ -35,12 +35,33 @@ from typing import Any, Literal
 
 import numpy as np
 
+from shared.metrics.rate import bits_per_pixel
+
 Method = Literal["pchip", "akima"]
 METHODS: tuple[str, ...] = ("pchip", "akima")
 
 
 class BDRateError(ValueError):
     """Inputs cannot give a BD-rate (mismatched lengths, bad rates, a dominated point in strict mode)."""
+
+
+class ImageSetMismatchError(BDRateError):
+    """Anchor and test were measured on different images, so they cannot be paired."""
+
+
+def check_same_images(anchor_ids: Sequence[str], test_ids: Sequence[str], anchor: str = "anchor",
+                      test: str = "test") -> None:
+    """Refuse to pair curves unless they cover exactly the same image ids."""
+    a, t = set(anchor_ids), set(test_ids)
+    if len(a) != len(anchor_ids) or len(t) != len(test_ids):
+        raise ImageSetMismatchError(f"{anchor if len(a) != len(anchor_ids) else test} lists an image id twice")
+    if a != t:
+        only_a, only_t = sorted(a - t), sorted(t - a)
+        raise ImageSetMismatchError(
+            f"{anchor} ({len(a)} images) and {test} ({len(t)} images) were measured on different images "
+            f"({len(only_a)} only in {anchor}{', e.g. ' + only_a[0] if only_a else ''}; {len(only_t)} only in "
+            f"{test}{', e.g. ' + only_t[0] if only_t else ''}); BD-rates pair images, re-run them on the same set"
+        )
 
 
 @dataclass(frozen=True)
@@ -196,6 +217,7 @@ class PerImageCurve:
     denominator: np.ndarray | None = None  # (P, N)
     aggregate: WeightedAggregate | None = None
     labels: list[str] = field(default_factory=list)  # optional point names (qualities)
+    ids: list[str] | None = None  # image ids (N), the key anchor and test are paired on
 
     def __post_init__(self) -> None:
         self.bits = np.asarray(self.bits, dtype=np.float64)
@@ -218,7 +240,27 @@ class PerImageCurve:
         return int(self.pixels.shape[0])
 
     def rates(self, w: np.ndarray) -> np.ndarray:
-        return np.asarray((self.bits @ w) / float(self.pixels @ w))
+        return np.array([bits_per_pixel(row, self.pixels, w) for row in self.bits])
+
+    def reordered(self, ids: Sequence[str]) -> PerImageCurve:
+        """The same curve with its images in the order of ``ids`` (same set required)."""
+        if self.ids is None:
+            raise BDRateError("this curve carries no image ids to pair on")
+        check_same_images(ids, self.ids)
+        pos = {i: n for n, i in enumerate(self.ids)}
+        order = np.array([pos[i] for i in ids])
+        inv = np.argsort(order)
+        agg = self.aggregate
+
+        def aggregate(p: int, w: np.ndarray) -> float:
+            assert agg is not None
+            return agg(p, w[inv])
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:, order]
+
+        return PerImageCurve(self.bits[:, order], self.pixels[order], pick(self.values), pick(self.numerator),
+                             pick(self.denominator), None if agg is None else aggregate, self.labels, list(ids))
 
     def metrics(self, w: np.ndarray) -> np.ndarray:
         if self.aggregate is not None:
@@ -272,8 +314,12 @@ def bootstrap_bd_rate(
     seed: int = 0,
     ci: float = 0.90,
 ) -> BootstrapResult:
-    """Point estimate on all images plus a paired percentile bootstrap interval (module docstring)."""
-    if per_image_anchor.n_images != per_image_test.n_images:
+    """Point estimate on all images plus a paired percentile bootstrap interval (module docstring).
+    Curves that carry image ids are paired by id (and refused with :class:`ImageSetMismatchError`
+    when the sets differ)."""
+    if per_image_anchor.ids is not None and per_image_test.ids is not None:
+        per_image_test = per_image_test.reordered(per_image_anchor.ids)
+    elif per_image_anchor.n_images != per_image_test.n_images:
         raise BDRateError(
             f"paired bootstrap needs the same images: anchor has {per_image_anchor.n_images}, "
             f"test has {per_image_test.n_images}"

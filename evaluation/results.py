@@ -1,5 +1,5 @@
 """Reading sweep outputs back: curves (one per codec × options × preprocessing) and their
-per-image data as :class:`~shared.evaluation.bdrate.PerImageCurve` for paired bootstraps.
+per-image data as :class:`~evaluation.bdrate.PerImageCurve` for paired bootstraps.
 
 Several sweep folders can be combined (e.g. one per codec) when they scored the same images with
 the same model; anything else raises :class:`ResultsError`.
@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from shared.evaluation.bdrate import PerImageCurve
-from shared.evaluation.metrics import CocoPerImage, Detections
-from shared.evaluation.registry import EVAL_METRICS
+from evaluation.bdrate import PerImageCurve
+from evaluation.registry import EVAL_METRICS
+from shared.metrics.coco import CocoPerImage
+from shared.metrics.image import PSNR_IDENTICAL_DB
+from shared.tasks.outputs import DetectionOutput
 
 
 class ResultsError(ValueError):
@@ -63,6 +65,10 @@ class Curve:
         images: list[dict[str, Any]] = json.loads(path.read_text())["images"]
         return images
 
+    def image_ids(self) -> list[str]:
+        """The ids of the images this curve's points were measured on."""
+        return [str(r["id"]) for r in self.point_images(self.points[0])]
+
     def per_image(self, metric: str) -> PerImageCurve:
         """Per-image data of this curve for ``metric`` (see :class:`PerImageCurve`)."""
         info = EVAL_METRICS.get(metric)
@@ -86,21 +92,23 @@ class Curve:
         if metric in simple:
             vals = column(simple[metric])
             if metric == "psnr":
-                vals = np.where(np.isnan(vals), 100.0, vals)  # identical image: cap PSNR at 100 dB
-            return PerImageCurve(bits, pixels, values=vals, labels=labels)
+                # older results stored an identical image's PSNR as null
+                vals = np.minimum(np.where(np.isnan(vals), PSNR_IDENTICAL_DB, vals), PSNR_IDENTICAL_DB)
+            return PerImageCurve(bits, pixels, values=vals, labels=labels, ids=ids)
         if metric == "f1":
             tp, fp, fn = column("tp"), column("fp"), column("fn")
-            return PerImageCurve(bits, pixels, numerator=2 * tp, denominator=2 * tp + fp + fn, labels=labels)
+            return PerImageCurve(bits, pixels, numerator=2 * tp, denominator=2 * tp + fp + fn, labels=labels,
+                                 ids=ids)
         if metric == "det_distortion":
             matched, mass = column("soft_matched"), column("soft_mass")
-            return PerImageCurve(bits, pixels, numerator=mass - 2 * matched, denominator=mass, labels=labels)
+            return PerImageCurve(bits, pixels, numerator=mass - 2 * matched, denominator=mass, labels=labels,
+                                 ids=ids)
         if metric in ("map", "ap50"):
             coco = self.sweep.coco
             image_ids = self.sweep.coco_image_ids(ids)
             evals = [
-                CocoPerImage(coco, {iid: Detections.of(r["detections"]) for iid, r in zip(image_ids, imgs,
-                                                                                           strict=True)},
-                             image_ids)
+                CocoPerImage(coco, {iid: DetectionOutput.from_json(r["detections"])
+                                    for iid, r in zip(image_ids, imgs, strict=True)}, image_ids)
                 for imgs in per_point
             ]
             # CocoPerImage orders images by id; map weights from our order to its order.
@@ -111,7 +119,7 @@ class Curve:
             def aggregate(p: int, w: np.ndarray) -> float:
                 return evals[p].score(w[inv])[pick]
 
-            return PerImageCurve(bits, pixels, aggregate=aggregate, labels=labels)
+            return PerImageCurve(bits, pixels, aggregate=aggregate, labels=labels, ids=ids)
         raise ResultsError(f"no per-image form for metric {metric!r}")
 
 
@@ -165,17 +173,18 @@ def load_sweep(path: str | Path) -> SweepData:
 
 
 def load_curves(paths: list[str | Path]) -> dict[str, Curve]:
-    """All curves of one or more sweep folders (same images, same model), keyed by label."""
+    """All curves of one or more sweep folders (same model), keyed by label. Which images each
+    curve covers is checked where curves are paired (:func:`evaluation.bdrate.pair_by_image`)."""
     curves: dict[str, Curve] = {}
-    ref: tuple[str, str, str] | None = None
+    ref: tuple[str, str] | None = None
     for path in paths:
         sw = load_sweep(path)
-        key = (sw.dataset["ids_sha256"], sw.task["name"], sw.task.get("weights_identity", sw.task["weights"]))
+        key = (sw.task["name"], sw.task.get("weights_identity", sw.task["weights"]))
         if ref is None:
             ref = key
         elif key != ref:
-            raise ResultsError(f"{sw.path} scored different images or a different model than {paths[0]}; "
-                               "curves can only be combined on the same data and model")
+            raise ResultsError(f"{sw.path} scored a different model than {paths[0]}; "
+                               "curves can only be combined for the same model")
         for point in sw.summary["points"]:
             label = curve_label(point)
             c = curves.setdefault(label, Curve(label, sw))

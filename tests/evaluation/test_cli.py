@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.cli import main
+from evaluation.cli import main
 from shared.imageio import read_rgb, write_png
 
 
@@ -71,7 +71,7 @@ def test_errors_are_one_line_and_nonzero(args: list[str], message: str, png: Pat
 def test_corrupt_file_through_the_installed_entry_point(tmp_path: Path) -> None:
     bad = tmp_path / "bad.bpg"
     bad.write_bytes(b"BPG\xfb\x20\x00\x86\x00")
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "decode", str(bad), "-o", str(tmp_path / "o.png")],
+    proc = subprocess.run([sys.executable, "-m", "evaluation.cli", "decode", str(bad), "-o", str(tmp_path / "o.png")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("prepicm: error:") and proc.stderr.count("\n") == 1

@@ -1,43 +1,35 @@
-"""`prepicm eval | bdrate | plot`: rate–accuracy sweeps, BD-rate with bootstrap, plots.
-
-The lead's ``shared/cli.py`` calls :func:`add_eval_commands` on its subparsers; each command
-function raises ``CliError`` (one line on stderr, non-zero exit) for user errors.
-"""
+"""The `prepicm` command: the codec commands of :mod:`shared.cli` (codecs, encode, decode, info)
+and the evaluation's eval, bdrate, plot and bench. User errors are one line on stderr, exit 2."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.evaluation.registry import EVAL_METRICS
+from evaluation.registry import EVAL_METRICS
+from shared.cli import USER_ERRORS, CliError, add_codec_commands, run_command
 
 
-class EvalCliError(Exception):
-    """A user error in an evaluation command (converted to the project's CliError when available)."""
-
-
-def _cli_error(msg: str) -> Exception:
-    try:
-        from shared.cli import CliError
-    except ImportError:  # pragma: no cover - the lead's CLI is always present in the package
-        return EvalCliError(msg)
+def _cli_error(msg: str) -> CliError:
     return CliError(msg)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Library errors that mean "bad input" and are reported as one line."""
-    from shared.codecs.errors import CodecError
+    from evaluation.bdrate import BDRateError
+    from evaluation.config import SweepError
+    from evaluation.keys import TaskIdentityError
+    from evaluation.results import ResultsError
     from shared.datasets import DatasetError
-    from shared.evaluation.bdrate import BDRateError
-    from shared.evaluation.preprocess import PreprocessorError
-    from shared.evaluation.results import ResultsError
-    from shared.evaluation.sweep import SweepError
-    from shared.registry import RegistryError
+    from shared.preprocess import PreprocessorError
+    from shared.runtime import RuntimeSettingsError
 
-    return (CodecError, DatasetError, BDRateError, PreprocessorError, ResultsError, SweepError, RegistryError,
-            FileNotFoundError)
+    return (*USER_ERRORS, DatasetError, BDRateError, PreprocessorError, ResultsError, SweepError,
+            TaskIdentityError, RuntimeSettingsError)
 
 
 def _parse_qualities(specs: list[str], codecs: list[str]) -> dict[str, list[int]]:
@@ -72,8 +64,8 @@ def _parse_codec_options(specs: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from shared.evaluation.report import write_sweep_report
-    from shared.evaluation.sweep import CodecSpec, SweepConfig, load_config, run_sweep
+    from evaluation.report import write_sweep_report
+    from evaluation.sweep import CodecSpec, SweepConfig, load_config, run_sweep
 
     try:
         if args.config:
@@ -92,8 +84,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             cfg = SweepConfig(
                 dataset_kind=args.dataset_kind, dataset=args.dataset, task=args.task,
                 codecs=[CodecSpec(c, quals[c], opts.get(c, {})) for c in args.codecs],
-                out=args.out, limit=args.limit, preprocessing=args.preprocess or ["none"],
-                cache_dir=args.cache_dir, workers=args.workers if args.workers is not None else 2,
+                out=args.out, limit=args.limit, preprocess=args.preprocess or ["none"],
+                cache_dir=args.cache_dir, workers=args.workers,
             )
         if args.no_cache:
             cfg.cache_dir = ""
@@ -112,7 +104,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bdrate(args: argparse.Namespace) -> int:
-    from shared.evaluation.report import compare, compare_markdown, default_bd_metrics
+    from evaluation.report import compare, compare_markdown, default_bd_metrics
 
     try:
         metrics = args.metrics or default_bd_metrics(args.results)
@@ -132,7 +124,7 @@ def cmd_bdrate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from shared.evaluation.report import write_sweep_report
+    from evaluation.report import write_sweep_report
 
     try:
         files = write_sweep_report(args.results, args.out)
@@ -143,10 +135,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def add_eval_commands(subparsers: Any) -> None:
-    """Register ``eval``, ``bdrate`` and ``plot`` on the project CLI's subparsers."""
+    """Register ``eval``, ``bdrate``, ``plot`` and ``bench`` on a subparsers object."""
+    from evaluation.bdrate import METHODS
     from shared.codecs import CODECS
     from shared.datasets import DATASETS
-    from shared.evaluation.bdrate import METHODS
 
     try:
         from shared.tasks import TASKS
@@ -167,9 +159,11 @@ def add_eval_commands(subparsers: Any) -> None:
                    help="none | registered name | module:function | artifact dir (default none)")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--out", help="output folder (points/, sweep.json, report/)")
-    p.add_argument("--cache-dir", default=None, help="encode cache (default: cache/ in the repo)")
+    p.add_argument("--cache-dir", default=None,
+                   help="cache folder (default: $PREPICM_CACHE_DIR/eval, else ~/.cache/prepicm/eval)")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--workers", type=int, default=None, help="encoding processes (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="encoder processes (default $PREPICM_ENCODE_WORKERS, else 2)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -190,3 +184,71 @@ def add_eval_commands(subparsers: Any) -> None:
     p.add_argument("results", nargs="+", help="sweep output folders")
     p.add_argument("--out", required=True, help="folder for results.md/json and PNGs")
     p.set_defaults(func=cmd_plot)
+
+    p = subparsers.add_parser("bench", help="rate–distortion and speed of every codec over a folder of images")
+    p.add_argument("--images", help="folder of images (default: ../shared/data/kodak, else packaged samples)")
+    p.add_argument("--codecs", nargs="+", choices=CODECS.names())
+    p.add_argument("--qualities", nargs="+", metavar="CODEC=Q1,Q2,...")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--quick", action="store_true", help="fewer qualities per codec")
+    p.add_argument("--bpg-level", type=int, default=8, choices=range(10), metavar="0-9")
+    p.add_argument("--out", default="results/codec_bench")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    from tqdm import tqdm
+
+    from evaluation import bench
+    from shared.codecs import CODECS
+
+    names = args.codecs or [n for n in CODECS.names() if CODECS.get(n).unavailable_reason() is None]
+    qualities = bench.qualities_for(names, args.quick)
+    for spec in args.qualities or []:
+        name, _, values = spec.partition("=")
+        if name not in qualities:
+            raise CliError(f"--qualities names codec {name!r}, which is not benchmarked")
+        try:
+            qualities[name] = [int(v) for v in values.split(",") if v]
+        except ValueError as exc:
+            raise CliError(f"--qualities {spec!r} must look like bpg=22,27,32") from exc
+    if args.images:
+        from shared.imageio import list_images
+
+        paths = list_images(args.images)
+        source = os.path.relpath(args.images)
+    else:
+        paths = bench.default_images()
+        source = os.path.relpath(paths[0].parent) if paths else "(none)"
+    if args.limit:
+        paths = paths[: args.limit]
+    if not paths:
+        raise CliError(f"no images found in {source}")
+    total = len(paths) * sum(len(v) for v in qualities.values())
+    with tqdm(total=total, desc="encode+decode", unit="pt", disable=args.no_progress) as bar:
+        result = bench.run_bench(paths, qualities, {"bpg": {"level": args.bpg_level}}, progress=bar.update)
+    title = (f"{len(paths)} images from {source} — rate–distortion of standard codecs "
+             f"(RGB PSNR/MS-SSIM, bpp = Σ file bytes×8 / Σ pixels)")
+    files = bench.write_outputs(result, Path(args.out), title)
+    print(bench.markdown_table(result))
+    print("wrote " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prepicm", description="PrepICM: codecs, evaluation and tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_codec_commands(sub)
+    add_eval_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv, _user_errors())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
