@@ -14,8 +14,8 @@ import statistics
 import time
 from pathlib import Path
 
+from evaluation.bench import default_images
 from shared.codecs import get_codec
-from shared.codecs.bench import default_images
 from shared.codecs.bpg.codec import X265_PRESETS, BpgCodec, decode_hevc, x265_annexb
 from shared.imageio import list_images, read_rgb
 

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.evaluation.sweep import CodecSpec, SweepConfig, run_sweep
+from evaluation.sweep import CodecSpec, SweepConfig, run_sweep
 from shared.paths import shared_data_dir
 
 

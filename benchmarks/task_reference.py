@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from shared.datasets import CocoDataset, open_dataset
+from shared.metrics.coco import coco_map
 from shared.paths import shared_data_dir
 from shared.tasks import get_task, task_kind
-from shared.tasks.coco_eval import coco_map
 
 REFERENCE = {"efficientnet_lite0": "top-1 0.831", "mobilenet_v2": "top-1 0.804", "yolov5n": "mAP 0.320"}
 
@@ -40,8 +40,8 @@ def detection(name: str, limit: int | None) -> tuple[str, str, float]:
     t0 = time.perf_counter()
     outs = model.predict_detection(images)
     dt = time.perf_counter() - t0
-    m = coco_map(outs, ds.image_ids, ds.coco)
-    return ds.describe(), f"mAP {m['map']:.3f}  mAP50 {m['map50']:.3f}  mAP75 {m['map75']:.3f}", len(ds) / dt
+    m = coco_map(ds.coco, dict(zip(ds.image_ids, outs, strict=True)), ds.image_ids)
+    return ds.describe(), f"mAP {m.map:.3f}  mAP50 {m.ap50:.3f}  mAP75 {m.ap75:.3f}", len(ds) / dt
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ continuous detection distortion. Detections are :class:`shared.tasks.outputs.Det
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -84,10 +85,10 @@ def pseudo_counts(
     r, t = reference.above(f1_threshold), test.above(f1_threshold)
     tp = len(match_detections(r, t, iou_threshold))
     rs, ts = reference.above(soft_threshold), test.above(soft_threshold)
-    soft = sum(
-        iou * float(np.sqrt(rs.scores[i] * ts.scores[j])) for i, j, iou in match_detections(rs, ts, iou_threshold)
-    )
-    return PseudoCounts(tp, len(t) - tp, len(r) - tp, soft, float(rs.scores.sum() + ts.scores.sum()))
+    soft = sum(iou * math.sqrt(float(rs.scores[i]) * float(ts.scores[j]))
+               for i, j, iou in match_detections(rs, ts, iou_threshold))
+    mass = float(rs.scores.sum(dtype=np.float64) + ts.scores.sum(dtype=np.float64))
+    return PseudoCounts(tp, len(t) - tp, len(r) - tp, soft, mass)
 
 
 def f1_from_counts(counts: Iterable[PseudoCounts]) -> float:

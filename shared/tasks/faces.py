@@ -62,6 +62,7 @@ class MTCNNFaces(TaskModel):
                 getattr(self._mtcnn, net_name).load_state_dict(state)
         freeze(self._mtcnn)
         self.min_face_size = min_face_size
+        self.thresholds = tuple(thresholds)
         self.pnet_scales = pnet_scales
 
     @staticmethod

@@ -85,6 +85,9 @@ class TorchvisionDetector(TaskModel):
         self._net = freeze(net).to(self.device)
         self.names = coco91_names()
         self.pseudo_min_score = pseudo_min_score
+        # kept so that caches key outputs on the options the model was built with
+        self.min_size, self.max_size, self.score_thresh = min_size, max_size, score_thresh
+        self.detections_per_img = detections_per_img
 
     @property
     def module(self) -> torch.nn.Module:

@@ -4,7 +4,6 @@ package that ships the file, or the torch hub checkpoint cache. Nothing here eve
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,11 +36,11 @@ def torch_hub_checkpoints_dir() -> Path:
     torch_mod = sys.modules.get("torch")
     if torch_mod is not None:
         return Path(torch_mod.hub.get_dir()) / "checkpoints"
-    torch_home = os.environ.get("TORCH_HOME")
-    if torch_home is None:
-        xdg = os.environ.get("XDG_CACHE_HOME", str(Path("~/.cache").expanduser()))
-        torch_home = os.path.join(xdg, "torch")
-    return Path(torch_home).expanduser() / "hub" / "checkpoints"
+    from shared.runtime import current_runtime
+
+    s = current_runtime()
+    torch_home = s.torch_home or (s.xdg_cache_home or Path("~/.cache").expanduser()) / "torch"
+    return torch_home / "hub" / "checkpoints"
 
 
 def package_dir(package: str) -> Path | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,9 @@ class ExportOptions:
 
 
 def shared_dir() -> Path:
-    env = os.environ.get("PREPICM_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared"
+    from shared.paths import shared_data_dir
+
+    return shared_data_dir()
 
 
 def kodak_images(count: int, crop: int | None = None) -> list[np.ndarray]:

@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from shared.codecs import get_codec
+from shared.pipeline import EncodePipeline
 
 _GRIDS: dict[str, list[int]] = {
     "jpeg": [1, 5, 10, 15, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 100],
@@ -37,8 +36,9 @@ _GRIDS: dict[str, list[int]] = {
 
 
 def _shared_dir() -> Path:
-    env = os.environ.get("PREPICM_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared"
+    from shared.paths import shared_data_dir
+
+    return shared_data_dir()
 
 
 def load_crops(size: int = 256) -> list[np.ndarray]:
@@ -57,11 +57,11 @@ def load_crops(size: int = 256) -> list[np.ndarray]:
 
 
 def mean_log2_bpp(codec_name: str, qualities: list[int], crops: list[np.ndarray]) -> dict[int, float]:
-    codec = get_codec(codec_name)
+    pipe = EncodePipeline(codec_name)
     out = {}
     for q in qualities:
         try:
-            logs = [math.log2(len(codec.encode(c, q)) * 8 / (c.shape[0] * c.shape[1])) for c in crops]
+            logs = [math.log2(pipe.encode(c, q).bpp) for c in crops]
         except Exception as exc:
             print(f"{codec_name} quality {q} dropped: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shared.codecs import codec_names, get_codec
-from shared.evaluation.image_metrics import psnr
+from shared.metrics.image import psnr
 
 from .conftest import AVAILABLE, QUALITY_LADDER, crop, fast_codec
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from shared.datasets import CocoDataset, open_dataset
+from shared.metrics.coco import coco_map
 from shared.tasks import get_task
-from shared.tasks.coco_eval import coco_map
 
 
 @pytest.mark.slow
@@ -27,6 +27,6 @@ def test_yolov5n_coco_val_map(data_dir: Path) -> None:
     ds = open_dataset("coco", data_dir / "coco", split="val2017")
     assert isinstance(ds, CocoDataset)
     outs = get_task("yolov5n").predict_detection([s.load() for s in ds])
-    m = coco_map(outs, ds.image_ids, ds.coco)
-    assert m["map"] == pytest.approx(0.320, abs=0.01)
-    assert m["map50"] == pytest.approx(0.512, abs=0.01)
+    m = coco_map(ds.coco, dict(zip(ds.image_ids, outs, strict=True)), ds.image_ids)
+    assert m.map == pytest.approx(0.320, abs=0.01)
+    assert m.ap50 == pytest.approx(0.512, abs=0.01)
