@@ -21,6 +21,7 @@ from evaluation.config import SweepError
 from evaluation.keys import bitstream_key, content_hash, decoded_key, outputs_key
 from evaluation.preprocessors import PreprocessSpec, load_preprocessor
 from shared.codecs import get_codec
+from shared.imageio import read_rgb
 from shared.metrics.image import capped_psnr, ms_ssim_detail
 from shared.pipeline import EncodePipeline, decode, decoder_id
 
@@ -65,9 +66,7 @@ def _pipeline(job: EncodeJob) -> EncodePipeline:
 
 def encode_image(job: EncodeJob) -> EncodedImage:
     """Load, preprocess, encode (or fetch), decode and score one image (module docstring)."""
-    from shared.datasets import load_rgb
-
-    rgb = load_rgb(Path(job.path))
+    rgb = read_rgb(job.path)
     pipe = _pipeline(job)
     codec = pipe.codec
     pre_id = pipe.preprocessor_id or "none"

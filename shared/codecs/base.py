@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from shared.codecs.errors import InvalidImageError, InvalidQualityError, StreamTooLargeError
+from shared.imageio import rgb_problem
 
 #: Largest side and pixel count accepted by encoders and decoders. A stream that declares more is
 #: refused before anything is allocated (64 Mpx ≈ 192 MB of RGB).
@@ -87,16 +88,11 @@ class Codec(ABC):
 
 def check_rgb(image: object) -> np.ndarray:
     """Validate an encoder input: C-contiguous H×W×3 uint8 within the size limits."""
-    if not isinstance(image, np.ndarray):
-        raise InvalidImageError(f"expected a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise InvalidImageError(f"expected dtype uint8, got {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InvalidImageError(f"expected shape (H, W, 3), got {image.shape}")
-    h, w = image.shape[:2]
-    if h < 1 or w < 1:
-        raise InvalidImageError(f"image is empty: {w}x{h}")
-    check_size(w, h)
+    problem = rgb_problem(image)
+    if problem is not None:
+        raise InvalidImageError(problem)
+    assert isinstance(image, np.ndarray)
+    check_size(image.shape[1], image.shape[0])
     return np.ascontiguousarray(image)
 
 

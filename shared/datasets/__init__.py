@@ -7,13 +7,11 @@ folders scored against pseudo ground truth (the model's own prediction on the pr
 """
 
 from shared.datasets.base import (
-    IMAGE_EXTENSIONS,
     DatasetError,
     DatasetFormatError,
     DatasetNotFoundError,
     ImageDataset,
     Sample,
-    load_rgb,
 )
 from shared.datasets.coco import CocoDataset, CocoTarget
 from shared.datasets.folder import ImageFolder
@@ -22,7 +20,6 @@ from shared.datasets.registry import DATASETS, open_dataset
 
 __all__ = [
     "DATASETS",
-    "IMAGE_EXTENSIONS",
     "CocoDataset",
     "CocoTarget",
     "DatasetError",
@@ -32,6 +29,5 @@ __all__ = [
     "ImageFolder",
     "ImageNetFolder",
     "Sample",
-    "load_rgb",
     "open_dataset",
 ]

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+from shared.imageio import read_rgb
 
 
 class DatasetError(Exception):
@@ -28,14 +28,6 @@ class DatasetFormatError(DatasetError, ValueError):
     """An index file (labels.csv, classes.csv, instances json) is malformed."""
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """Decode an image file to H×W×3 uint8 RGB (greyscale, palette and alpha are converted)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy
-
-
 @dataclass(frozen=True)
 class Sample:
     """One image: a stable id (its file name), its path, and its target (class index,
@@ -47,7 +39,7 @@ class Sample:
 
     def load(self) -> np.ndarray:
         """The image as H×W×3 uint8 RGB (decoded on every call; nothing is cached)."""
-        return load_rgb(self.path)
+        return read_rgb(self.path)
 
 
 class ImageDataset(Sequence[Sample]):

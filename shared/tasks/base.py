@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from shared.imageio import rgb_problem
 from shared.manifest import sha256_file
 from shared.tasks.outputs import ClassificationOutput, DetectionOutput, TaskOutput
 from shared.tasks.weights import WeightsSpec, resolve_weights
@@ -22,9 +23,9 @@ TASK_KINDS = ("classification", "detection", "faces")
 
 def check_rgb(image: np.ndarray, index: int = 0) -> np.ndarray:
     """Reject anything that is not an H×W×3 uint8 array (a common mistake: BGR float, CHW)."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        desc = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
-        raise ValueError(f"image {index}: expected an H×W×3 uint8 RGB array, got {desc.strip()}")
+    problem = rgb_problem(image)
+    if problem is not None:
+        raise ValueError(f"image {index}: {problem}")
     return image
 
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from shared.datasets import load_rgb
+from shared.imageio import read_rgb
 from shared.tasks import DetectionOutput, get_task
 
 
 def test_mtcnn_finds_a_face_and_distills(data_dir: Path) -> None:
     # kodim18: a face near (266, 175)-(312, 241); a 256 px crop around it keeps this quick
-    rgb = load_rgb(data_dir / "kodak" / "kodim18.png")[96:352, 160:416]
+    rgb = read_rgb(data_dir / "kodak" / "kodim18.png")[96:352, 160:416]
     model = get_task("mtcnn")
     (out,) = model.predict_detection([rgb])
     assert isinstance(out, DetectionOutput) and out.kind == "faces"
