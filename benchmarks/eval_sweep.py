@@ -1,9 +1,9 @@
 """Sweep speed: the BPG ImageNet sweep (6 QPs × N val images, EfficientNet-Lite0) cold and warm.
 
-Targets (issue 4): ≤ 20 min cold cache, ≤ 2 min warm cache on 2 cores for 1000 images.
+Targets: ≤ 20 min cold cache, ≤ 2 min warm cache on 2 cores for 1000 images.
 
     .venv/bin/python benchmarks/eval_sweep.py --out results/baselines/imagenet_efficientnet_lite0/bpg \
-        --cache-dir cache/eval_bench
+        --cache-dir ~/.cache/prepicm/eval_bench
 
 The cold run writes its results to --out (they are the BPG baseline); the warm run repeats the same
 sweep into a temporary folder with the now-warm cache (so every encode is a cache hit and nothing

@@ -1,14 +1,15 @@
 """Codec operating point → the NPP's conditioning scalar.
 
-The quantization-adaptive NPP is conditioned on the BPG QP it will be coded at (SPEC §2). The
+The quantization-adaptive NPP is conditioned on the BPG QP it will be coded at (Lu et al.,
+"Preprocessing Enhanced Image Compression for Machine Vision", TCSVT 2024). The
 network input is ``cond = qp_equiv / 51`` in [0, 1] (0 = finest, 1 = coarsest), where
 ``qp_equiv`` is the QP itself for BPG and, for every other codec, the *rate-equivalent* BPG QP:
 the BPG QP whose geometric-mean bits per pixel over the same images equals that codec's at the
 given quality. Equal values therefore mean roughly equal bpp, which is what the network's
 conditioning trades against (the R term of its loss).
 
-The tables below were measured, not guessed: 256×256 crops (centre and top-left) of the 24
-lossless Kodak images, each codec at its default settings here (BPG: bpgenc defaults, level 8;
+The tables below were measured, not guessed: the 256×256 centre crops of 12 lossless Kodak
+images (kodim01, 03, …, 23), each codec at its default settings here (BPG: bpgenc defaults, level 8;
 JPEG optimize, 4:2:0; WebP method 6; AVIF speed 6; JPEG XL effort 7; VVC vvenc fast, qpa 0), mean
 log2 bpp per setting, BPG's curve inverted by linear interpolation. Regenerate with
 ``python -m training.npp.calibrate_conditioning --out table.json``. Between anchors the map is
@@ -16,7 +17,8 @@ piecewise linear; it is monotone (higher quality → lower QP) by construction a
 Rates of different codecs track each other only roughly across images, so this is an average
 correspondence, not a per-image one.
 
-This module needs nothing beyond numpy-free Python: the edge imports it without training code.
+Valid quality settings come from each codec's :class:`shared.codecs.QualityScale`, the one place
+they are defined. The edge imports this module without training code.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ CONDITIONING_FORMULA = "cond = qp_equiv / 51, qp_equiv = BPG QP (or the rate-equ
 
 #: (codec quality, rate-equivalent BPG QP) anchors, quality ascending. See the module docstring.
 #: Measured with the codec settings named above; BPG's curve was measured at QP 13..51, so
-#: settings that spend more bits than BPG QP 13 clamp to 13. JPEG XL quality 100 is refused by the
-#: encoder plugin here (lossless path), so its top anchor is 95 (values above hold 16.47).
+#: settings that spend more bits than BPG QP 13 clamp to 13. JPEG XL's top anchor is 95 (its scale
+#: ends at 99; values above 95 hold 16.47).
 _TABLES: dict[str, tuple[tuple[int, float], ...]] = {
     "jpeg": ((1, 45.67), (5, 42.81), (10, 39.1), (15, 36.78), (20, 35.16), (30, 32.82), (40, 31.02),
              (50, 29.54), (60, 28.14), (70, 26.23), (75, 25.08), (80, 23.53), (85, 21.74), (90, 19.19),
@@ -81,7 +83,10 @@ def equivalent_bpg_qp(codec: str, quality: float) -> float:
         raise ConditioningError(
             f"no conditioning map for codec {codec!r}; known: {', '.join(conditioning_codecs())}"
         )
-    lo, hi = _QUALITY_RANGE[name]
+    from shared.codecs import CODECS
+
+    scale = CODECS.get(name).quality
+    lo, hi = scale.minimum, scale.maximum
     if not lo <= quality <= hi:
         raise ConditioningError(f"{name} quality {quality} is outside {lo}..{hi}")
     return min(max(_interp(table, float(quality)), 0.0), float(BPG_QP_MAX))
@@ -98,9 +103,3 @@ def conditioning_value(codec: str, quality: float) -> float:
     """The conditioning input for coding with ``codec`` at ``quality``."""
     return normalise_qp(equivalent_bpg_qp(codec, quality))
 
-
-#: Valid quality settings per codec (the codec layer's QualityScale; repeated so the edge need not
-#: import codec backends just to compute a float).
-_QUALITY_RANGE: dict[str, tuple[float, float]] = {
-    "jpeg": (1, 100), "webp": (0, 100), "avif": (0, 100), "jxl": (1, 100), "vvc": (0, 63),
-}

@@ -58,3 +58,15 @@ def test_out_of_range_quality_is_an_error(codec: str, quality: float) -> None:
 def test_unknown_codec_is_an_error() -> None:
     with pytest.raises(ConditioningError, match="no conditioning map for codec 'png'"):
         conditioning_value("png", 50)
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "webp", "avif", "jxl", "vvc"])
+def test_valid_qualities_are_exactly_the_codec_scale(codec: str) -> None:
+    from shared.codecs import CODECS
+
+    scale = CODECS.get(codec).quality
+    conditioning_value(codec, scale.minimum)
+    conditioning_value(codec, scale.maximum)
+    for q in (scale.minimum - 1, scale.maximum + 1):
+        with pytest.raises(ConditioningError, match="outside"):
+            conditioning_value(codec, q)

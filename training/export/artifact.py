@@ -38,7 +38,7 @@ from training.npp.variants import NPP_VARIANTS
 
 log = logging.getLogger(__name__)
 
-#: QPs of the authors' QA training schedule (SPEC §2).
+#: QPs of the authors' QA training schedule (Lu et al., TCSVT 2024).
 PAPER_QPS = (25, 28, 29, 31, 34, 37, 40, 44)
 PARITY_TOLERANCE = 1e-4
 
@@ -48,8 +48,8 @@ class ExportOptions:
     #: BPG QPs trained for; None: the authors' schedule for QA variants, bpgenc's default 29 otherwise.
     qps: tuple[int, ...] | None = None
     trained_codecs: tuple[str, ...] = ("bpg",)
-    #: Declared serving codecs; by default every codec with a conditioning map (SPEC §2: an NPP
-    #: trained on BPG is used unchanged with JPEG and VVC).
+    #: Declared serving codecs; by default every codec with a conditioning map (the paper uses an
+    #: NPP trained on BPG unchanged with JPEG and VVC).
     serves_codecs: tuple[str, ...] = field(default_factory=lambda: tuple(conditioning_codecs()))
     parity_kodak: int = 2  # real images in the parity check (0 to skip)
     parity_kodak_crop: int | None = None  # crop side for speed (None = full image)

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from shared.imageio import read_rgb
 from shared.pipeline import EncodePipeline
 
 _GRIDS: dict[str, list[int]] = {
@@ -42,14 +42,14 @@ def _shared_dir() -> Path:
 
 
 def load_crops(size: int = 256) -> list[np.ndarray]:
-    """The size×size centre crop of every Kodak image (lossless sources: no prior coding noise)."""
+    """The size×size centre crops of every other Kodak image (lossless sources: no prior coding noise)."""
     folder = _shared_dir() / "data" / "kodak"
     files = sorted(folder.glob("kodim*.png"))[::2]  # 12 images: enough for a mean rate curve
     if not files:
         raise FileNotFoundError(f"no Kodak PNGs in {folder} (set PREPICM_SHARED_DIR)")
     crops = []
     for f in files:
-        rgb = np.asarray(Image.open(f).convert("RGB"))
+        rgb = read_rgb(f)
         h, w = rgb.shape[:2]
         top, left = (h - size) // 2, (w - size) // 2
         crops.append(np.ascontiguousarray(rgb[top : top + size, left : left + size]))

@@ -1,4 +1,4 @@
-"""The neural preprocessing network (NPP) of Lu et al., TCSVT 2024 (SPEC §2).
+"""The neural preprocessing network (NPP) of Lu et al., TCSVT 2024 ("Preprocessing Enhanced Image Compression for Machine Vision").
 
 X̄ = clamp(pixel_branch(X) + unet_branch(X), 0, 1). Inputs are [0, 1] RGB, NCHW float; any size
 works: the input is padded at the bottom/right to a multiple of 16 (reflect, or replicate when a
@@ -31,7 +31,7 @@ class NppConfig:
     ``widths`` are the four U-Net level widths (paper: 32/64/128/256; the bottleneck is 2×last).
     ``qa_hidden`` is the hidden width m of each QA MLP in ``QA_SITES`` order, or None for no QA.
     The paper's widths (16,16 | 32,32,64 | 64,64,32) are those of the authors' released code; with
-    them the QA network has exactly the 9,461,537 parameters SPEC §2 quotes (a single m for all
+    them the QA network has exactly the 9,461,537 parameters the paper quotes (a single m for all
     eight MLPs matches no integer).
     """
 
