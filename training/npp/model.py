@@ -1,4 +1,5 @@
-"""The neural preprocessing network (NPP) of Lu et al., TCSVT 2024 ("Preprocessing Enhanced Image Compression for Machine Vision").
+"""The neural preprocessing network (NPP) of Lu et al., "Preprocessing Enhanced Image Compression
+for Machine Vision", TCSVT 2024.
 
 X̄ = clamp(pixel_branch(X) + unet_branch(X), 0, 1). Inputs are [0, 1] RGB, NCHW float; any size
 works: the input is padded at the bottom/right to a multiple of 16 (reflect, or replicate when a
