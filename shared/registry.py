@@ -6,7 +6,7 @@ variant or an inference backend is read from one of these, so a name is defined 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -32,12 +32,6 @@ class Registry(Generic[T]):
             raise RegistryError(f"{self.kind} {name!r} is already registered")
         self._items[key] = obj
         return obj
-
-    def decorator(self, name: str) -> Callable[[T], T]:
-        def wrap(obj: T) -> T:
-            return self.register(name, obj)
-
-        return wrap
 
     def get(self, name: str) -> T:
         try:

@@ -80,10 +80,6 @@ class BitReader:
                 raise CorruptStreamError(f"invalid Exp-Golomb code in {self.what}")
         return (1 << zeros) - 1 + self.u(zeros)
 
-    @property
-    def bits_left(self) -> int:
-        return self._nbits - self.pos
-
 
 class BitWriter:
     """MSB-first bit writer."""
