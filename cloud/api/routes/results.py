@@ -1,0 +1,20 @@
+"""``GET /results``: what the cloud has stored, by camera and capture time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud.api.deps import Auth, Store
+from cloud.schemas import ResultsQuery
+from shared.wire import AnalyzeResult, ErrorBody
+
+router = APIRouter(prefix="/results", tags=["results"])
+
+
+@router.get("", response_model=list[AnalyzeResult], responses={c: {"model": ErrorBody} for c in (401, 422, 503)},
+            summary="stored results, oldest capture first")
+async def list_results(q: Annotated[ResultsQuery, Query()], store: Store, _auth: Auth) -> list[AnalyzeResult]:
+    return await asyncio.to_thread(store.query, q.camera_id, q.since, q.until, q.limit)
