@@ -497,6 +497,41 @@ def test_cloud_image_bakes_the_weights_where_shared_paths_looks(compose: dict[st
     assert (context / spec.filename).is_file()
 
 
+def extra_distributions(names: str) -> set[str]:
+    """Distribution names an install of ``.[names]`` pulls from pyproject (self-references followed)."""
+    table = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    seen: set[str] = set()
+    dists: set[str] = set()
+    todo = [n for n in names.split(",") if n]
+    while todo:
+        extra = todo.pop()
+        if extra in seen or extra not in table:
+            continue
+        seen.add(extra)
+        for req in table[extra]:
+            m = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*(\[([^\]]+)\])?", req)
+            assert m, req
+            if m.group(1) == "prepicm":
+                todo += m.group(3).split(",")
+            else:
+                dists.add(m.group(1).lower().replace("_", "-"))
+    return dists
+
+
+def test_image_extras_carry_what_the_services_import() -> None:
+    """The import smoke test at the end of each image build, checked here against pyproject."""
+    cloud_args = _arg_defaults(dockerfile_instructions((DEPLOY / "Dockerfile.cloud").read_text()))
+    cloud = extra_distributions(cloud_args["EXTRAS"])
+    # compose and the k8s Secret point DATABASE_URL at PostgreSQL through SQLAlchemy + psycopg 3
+    assert {"fastapi", "uvicorn", "prometheus-client", "pydantic-settings", "sqlalchemy", "torch"} <= cloud, cloud
+    assert any(d == "psycopg" or d.startswith("psycopg-") for d in cloud), "no psycopg (3) in the cloud extras"
+    edge_args = _arg_defaults(dockerfile_instructions((DEPLOY / "Dockerfile.edge").read_text()))
+    edge = extra_distributions(edge_args["EXTRAS"])
+    assert {"fastapi", "uvicorn", "httpx", "prometheus-client", "pydantic-settings", "onnxruntime"} <= edge, edge
+    assert "torch" not in edge, "the CPU edge image should not carry torch"
+    assert extra_distributions("tensorrt") >= {"tensorrt", "cuda-python"}
+
+
 def test_dockerignore_semantics() -> None:
     patterns = ["*", "!shared", "!deploy/healthcheck.py", "**/__pycache__"]
     assert not dockerignore_excludes(patterns, "shared")
