@@ -86,8 +86,9 @@ def camera() -> str:
 def analyze(client: TestClient, camera: str) -> Callable[..., Any]:
     """POST one bitstream as ``camera``: analyze(bitstream, frame_id, **query) → the response."""
 
-    def post(bitstream: bytes, frame_id: int = 0, headers: dict[str, str] | None = None, **query: Any) -> Any:
-        params = {"camera_id": camera, "frame_id": frame_id, "captured_at": 1_700_000_000.0 + frame_id, **query}
+    def post(bitstream: bytes, frame_id: Any = 0, headers: dict[str, str] | None = None, **query: Any) -> Any:
+        offset = frame_id if isinstance(frame_id, int) else 0
+        params = {"camera_id": camera, "frame_id": frame_id, "captured_at": 1_700_000_000.0 + offset, **query}
         return client.post("/analyze", params=params, content=bitstream, headers=AUTH if headers is None else headers)
 
     return post
