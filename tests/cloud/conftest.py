@@ -65,6 +65,18 @@ def make_settings(tmp: Path, **overrides: Any) -> CloudSettings:
     return CloudSettings(**values)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database the store supports. PostgreSQL runs share one database (the tests write under
+    camera ids of their own and never drop anything)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nested' / 'dir' / 'results.db'}"
+    url = os.environ.get("PREPICM_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL: set PREPICM_TEST_POSTGRES_URL=postgresql://user@host:port/db to run these")
+    return url
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> CloudSettings:
     return make_settings(tmp_path_factory.mktemp("cloud"))
