@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,10 @@ class TensorRTBackend(BaseBackend):
         super().__init__(artifact.manifest, artifact.directory)
         trt = import_tensorrt()
         self.cudart = import_cudart()
+        self.device_index = device
+        # one execution context, stream and set of device buffers serve every call: the lock makes
+        # calls from several threads (the edge runs the NPP in a thread pool) take turns
+        self._lock = threading.Lock()
         check(self.cudart.cudaSetDevice(device), "cudaSetDevice")
         self.gpu = detect_gpu(device)
         self.trt_version = str(trt.__version__)
@@ -214,9 +219,15 @@ class TensorRTBackend(BaseBackend):
             raise InputError(f"input {shape} is outside the engine's profile {prof.min}..{prof.max}")
 
     def _infer(self, batch: np.ndarray, cond: float | None) -> np.ndarray:
+        self._check_profile(tuple(batch.shape))
+        with self._lock:
+            # the current CUDA device is per host thread: set it in the thread that runs this call
+            check(self.cudart.cudaSetDevice(self.device_index), "cudaSetDevice")
+            return self._infer_locked(batch, cond)
+
+    def _infer_locked(self, batch: np.ndarray, cond: float | None) -> np.ndarray:
         cudart, ctx = self.cudart, self.context
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._check_profile(tuple(batch.shape))
         feeds = {"image": batch}
         if self.manifest.quantization_adaptive:
             feeds[self.manifest.conditioning.input_name or "cond"] = cond_array(cond, batch.shape[0])
@@ -236,11 +247,13 @@ class TensorRTBackend(BaseBackend):
         return out
 
     def close(self) -> None:
-        for buf in self.buffers.values():
-            buf.free()
-        if getattr(self, "stream", None) is not None:
-            self.cudart.cudaStreamDestroy(self.stream)
-            self.stream = None
+        with self._lock:
+            check(self.cudart.cudaSetDevice(self.device_index), "cudaSetDevice")
+            for buf in self.buffers.values():
+                buf.free()
+            if getattr(self, "stream", None) is not None:
+                self.cudart.cudaStreamDestroy(self.stream)
+                self.stream = None
 
     def describe(self) -> dict[str, object]:
         r = self.resolved

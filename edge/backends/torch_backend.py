@@ -35,8 +35,11 @@ class TorchBackend(BaseBackend):
             raise BackendError(f"{artifact.directory}: the manifest lists no TorchScript file")
         if device == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailableError("torch backend: device 'cuda' requested but CUDA is not available")
-        self.device = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-        if fp16 and self.device != "cuda":
+        # an explicit device index: a bare "cuda" means the calling thread's current device, and the
+        # edge calls run() from pool threads (torch modules are safe to call from several threads)
+        use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+        self.device = f"cuda:{torch.cuda.current_device()}" if use_cuda else "cpu"
+        if fp16 and not self.device.startswith("cuda"):
             raise BackendUnavailableError("torch backend: fp16 needs CUDA (CPU half convs are slow or missing)")
         self.fp16 = fp16
         if threads:
