@@ -49,7 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             stack.push_async_callback(b.close)
         app.state.cloud = CloudState(settings, metrics, store, batchers, Analyzer(settings, metrics, store, batchers))
         stack.callback(delattr, app.state, "cloud")
-        log.info("cloud: tasks %s on %s, batches of ≤ %d within %g ms, store %s", ",".join(batchers),
+        log.info("tasks %s on %s, batches of ≤ %d within %g ms, store %s", ",".join(batchers),
                  settings.DEVICE, settings.MAX_BATCH, settings.MAX_DELAY_MS, store.url)
         yield
 

@@ -22,7 +22,7 @@ def load_models(settings: CloudSettings) -> dict[str, TaskModel]:
         model = get_task(name, device=settings.DEVICE, **settings.task_options(name))
         # the first call pays for lazy initialisation (kernels, allocator); not the first frame's client
         model.predict([warm])
-        log.info("cloud: task %s (%s) on %s, weights %s, ready in %.1f s", name, model.kind, settings.DEVICE,
+        log.info("task %s (%s) on %s, weights %s, ready in %.1f s", name, model.kind, settings.DEVICE,
                  model.weights_description, time.perf_counter() - t0)
         models[name] = model
     return models

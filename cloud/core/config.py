@@ -78,7 +78,8 @@ class CloudSettings(BaseSettings):
         if not v:
             raise ValueError("TASKS names no task model")
         for name in v:
-            TASKS.get(name)  # raises, naming the choices
+            if name not in TASKS:
+                raise ValueError(f"unknown task model {name!r}; choose one of: {', '.join(TASKS.names())}")
         names = tuple(name.lower() for name in v)
         if len(set(names)) != len(names):
             raise ValueError(f"TASKS names a task twice: {','.join(v)}")
