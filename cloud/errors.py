@@ -8,6 +8,8 @@ Routes and the service raise typed exceptions; they never build error responses 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -114,10 +116,10 @@ def _outcome(status: int) -> str:
     return "failed" if status >= 500 else "rejected"
 
 
-def _validation_message(errors: list[dict[str, object]]) -> str:
+def _validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for e in errors[:5]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body"))  # type: ignore[union-attr]
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body"))
         parts.append(f"{loc or 'request'}: {e.get('msg')}")
     return "; ".join(parts)
 
@@ -146,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
         _count(request, 422)
-        return error_response(422, "invalid_parameters", _validation_message(list(exc.errors())))  # type: ignore[arg-type]
+        return error_response(422, "invalid_parameters", _validation_message(list(exc.errors())))
 
     async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
@@ -158,6 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_exception)  # type: ignore[arg-type]
     # each known class gets its own handler: Starlette re-raises what reaches the catch-all
     # Exception handler (after answering), which is right only for real bugs
-    for cls in (CloudError, *(c for c, _s, _c in _LIBRARY)):
-        app.add_exception_handler(cls, cloud_or_library)
+    handled: list[type[BaseException]] = [CloudError, *(c for c, _s, _c in _LIBRARY)]
+    for cls in handled:
+        app.add_exception_handler(cls, cloud_or_library)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, cloud_or_library)

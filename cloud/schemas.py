@@ -15,7 +15,7 @@ class ResultsQuery(BaseModel):
     camera_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
     since: float | None = Field(None, ge=0, description="captured_at ≥ since")
     until: float | None = Field(None, ge=0, description="captured_at < until")
-    limit: int = Field(100, ge=1, le=MAX_RESULTS, description=f"at most this many (≤ {MAX_RESULTS}), oldest first")
+    limit: int = Field(default=100, ge=1, le=MAX_RESULTS, description=f"at most this many (≤ {MAX_RESULTS})")
 
     @model_validator(mode="after")
     def _ordered(self) -> ResultsQuery:

@@ -21,18 +21,18 @@ def get_state(request: Request) -> CloudState:
     state = getattr(request.app.state, "cloud", None)
     if state is None:
         raise NotReadyError("the cloud is starting or stopping")
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 State = Annotated[CloudState, Depends(get_state)]
 
 
 def get_settings(request: Request) -> CloudSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_metrics(request: Request) -> CloudMetrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return request.app.state.metrics
 
 
 def get_store(state: State) -> ResultStore:

@@ -24,8 +24,8 @@ class CloudSettings(BaseSettings):
                                       frozen=True)
 
     HOST: str = "127.0.0.1"
-    PORT: int = Field(8001, ge=0, le=65535)
-    LOG_LEVEL: str = Field("info", pattern=r"^(?i:critical|error|warning|info|debug|trace)$")
+    PORT: int = Field(default=8001, ge=0, le=65535)
+    LOG_LEVEL: str = Field(default="info", pattern=r"^(?i:critical|error|warning|info|debug|trace)$")
     DEV: bool = False
     #: the shared bearer secret every /analyze and /results request carries
     TOKEN: SecretStr | None = None
@@ -36,21 +36,21 @@ class CloudSettings(BaseSettings):
 
     # the task models: loaded once at start, on DEVICE
     TASKS: Annotated[tuple[str, ...], NoDecode] = ("yolov5n",)
-    DEVICE: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    DEVICE: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
     #: per task name, the options get_task takes, e.g. {"yolov5n": {"img_size": 320}}
     TASK_OPTIONS: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # dynamic batching: a task's concurrent frames run as one predict() call
-    MAX_BATCH: int = Field(8, ge=1, le=256)
-    MAX_DELAY_MS: float = Field(10.0, ge=0, le=10_000)
+    MAX_BATCH: int = Field(default=8, ge=1, le=256)
+    MAX_DELAY_MS: float = Field(default=10.0, ge=0, le=10_000)
 
     # what one request may cost
-    MAX_BODY_BYTES: int = Field(8 * MIB, ge=1024)
-    MAX_PIXELS: int = Field(40_000_000, ge=1)
+    MAX_BODY_BYTES: int = Field(default=8 * MIB, ge=1024)
+    MAX_PIXELS: int = Field(default=40_000_000, ge=1)
     #: /analyze requests in progress at once; more are answered 503 (the edge spools and retries)
-    MAX_INFLIGHT: int = Field(64, ge=1)
+    MAX_INFLIGHT: int = Field(default=64, ge=1)
     #: threads decoding bitstreams at once (each holds one decoded frame)
-    DECODE_WORKERS: int = Field(2, ge=1, le=64)
+    DECODE_WORKERS: int = Field(default=2, ge=1, le=64)
 
     @field_validator("MAX_PIXELS", "MAX_BODY_BYTES", mode="before")
     @classmethod

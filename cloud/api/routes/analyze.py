@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -12,7 +12,7 @@ from shared.wire import ANALYZE_PATH, BITSTREAM_MEDIA_TYPE, AnalyzeParams, Analy
 
 router = APIRouter(tags=["analyze"])
 
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 413, 415, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 413, 415, 422, 503)}
 _BODY = {"requestBody": {"required": True, "content": {BITSTREAM_MEDIA_TYPE: {"schema": {"type": "string",
                                                                                        "format": "binary"}}}}}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -14,7 +14,9 @@ from shared.wire import AnalyzeResult, ErrorBody
 router = APIRouter(prefix="/results", tags=["results"])
 
 
-@router.get("", response_model=list[AnalyzeResult], responses={c: {"model": ErrorBody} for c in (401, 422, 503)},
-            summary="stored results, oldest capture first")
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 422, 503)}
+
+
+@router.get("", response_model=list[AnalyzeResult], responses=_ERRORS, summary="stored results, oldest capture first")
 async def list_results(q: Annotated[ResultsQuery, Query()], store: Store, _auth: Auth) -> list[AnalyzeResult]:
     return await asyncio.to_thread(store.query, q.camera_id, q.since, q.until, q.limit)
