@@ -467,6 +467,14 @@ def test_dockerfile_check_catches_a_broken_copy(compose: dict[str, Any]) -> None
     assert "HEALTHCHECK does not run prepicm-healthcheck on /healthz" in problems
 
 
+@pytest.mark.parametrize("role", sorted(SERVICES))
+def test_image_command_runs_a_real_module(role: str) -> None:
+    """CMD is `python3 -m <role>`: the package needs a __main__ (the service's own launcher)."""
+    main = REPO / role / "__main__.py"
+    assert main.is_file(), f"{role}/__main__.py missing: `python3 -m {role}` in Dockerfile.{role} would fail"
+    assert "uvicorn" in main.read_text(), f"{role}/__main__.py does not start uvicorn"
+
+
 def test_cloud_image_installs_the_nodeps_packages_and_the_tested_torch() -> None:
     instructions = dockerfile_instructions((DEPLOY / "Dockerfile.cloud").read_text())
     runs = " ".join(r for w, r in instructions if w == "RUN")
