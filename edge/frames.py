@@ -41,8 +41,8 @@ def decode_frame(data: bytes, max_pixels: int) -> np.ndarray:
                 return np.asarray(rgb, dtype=np.uint8).copy()
     except (FrameDecodeError, FrameTooLargeError):
         raise
-    except Image.DecompressionBombError as exc:
-        raise FrameTooLargeError(str(exc)) from None
+    except Image.DecompressionBombError as exc:  # Pillow's own header check, for gigapixel declarations
+        raise FrameTooLargeError(f"{exc}; this edge accepts at most {max_pixels} pixels") from None
     except UnidentifiedImageError:
         raise FrameDecodeError(f"not an image this edge reads ({', '.join(FORMATS)})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
