@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 from fastapi.testclient import TestClient
 
@@ -52,7 +53,7 @@ def test_concurrent_identical_requests_store_one(client, analyze, camera: str, f
 
 def test_duplicates_survive_a_restart(tmp_path, db_url: str, bitstream: bytes) -> None:
     settings = make_settings(tmp_path, DATABASE_URL=db_url, TASKS="efficientnet_lite0")
-    params = {"camera_id": f"restart-{tmp_path.name}", "frame_id": 1, "captured_at": 5.0}
+    params = {"camera_id": f"restart-{uuid.uuid4().hex[:12]}", "frame_id": 1, "captured_at": 5.0}
     with TestClient(create_app(settings)) as c:
         assert c.post("/analyze", params=params, content=bitstream, headers=AUTH).json()["duplicate"] is False
     with TestClient(create_app(settings)) as c:  # a new process would see the same
