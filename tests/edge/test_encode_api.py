@@ -99,6 +99,7 @@ HOSTILE = {
                          "unsupported_media_type"),
     "multipart_without_frame": (dict(data={"x": "1"}, files={"other": ("a", b"abc", "image/png")}), 422,
                                 "invalid_parameters"),
+    "npp_without_artifact": ("npp=true", 422, "npp_not_configured"),
     "wrong_camera_token": (dict(headers={**PNG, "Authorization": "Bearer nope"}), 401, "unauthorized"),
     "no_camera_token": (dict(headers={**PNG, "Authorization": ""}), 401, "unauthorized"),
 }
