@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from cloud.batcher import Batcher, Prediction
+from cloud.batcher import Arrivals, Batcher, Prediction
 from cloud.core.config import CloudSettings
 from cloud.errors import EmptyBodyError, OverloadedError, TooManyPixelsError, UnknownCodecError, UnknownTaskError
 from cloud.metrics import CloudMetrics
@@ -29,6 +29,20 @@ from shared.wire import AnalyzeParams, AnalyzeResult, TaskResult
 log = logging.getLogger("cloud")
 
 
+class Ticket:
+    """One admitted request; ``queued()`` once its frame has reached the batchers (or never will)."""
+
+    def __init__(self, arrivals: Arrivals) -> None:
+        self._arrivals = arrivals
+        self._on_way = True
+        arrivals.count += 1
+
+    def queued(self) -> None:
+        if self._on_way:
+            self._on_way = False
+            self._arrivals.count -= 1
+
+
 @dataclass
 class FrameLabels:
     """What is known of a request's frame so far (metrics label a refused frame with it)."""
@@ -39,9 +53,10 @@ class FrameLabels:
 
 class Analyzer:
     def __init__(self, settings: CloudSettings, metrics: CloudMetrics, store: ResultStore,
-                 batchers: Mapping[str, Batcher]) -> None:
+                 batchers: Mapping[str, Batcher], arrivals: Arrivals | None = None) -> None:
         self.settings, self.metrics, self.store = settings, metrics, store
         self.batchers = dict(batchers)
+        self.arrivals = arrivals or Arrivals()
         self._inflight = 0
         self._decoding = asyncio.Semaphore(settings.DECODE_WORKERS)
         self._probes: dict[str, Codec] = {}
@@ -50,14 +65,16 @@ class Analyzer:
     # -- admission ---------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def admission(self) -> Iterator[None]:
+    def admission(self) -> Iterator[Ticket]:
         """One of ``MAX_INFLIGHT`` request slots, or 503 at once (the edge spools and retries)."""
         if self._inflight >= self.settings.MAX_INFLIGHT:
             raise OverloadedError(f"{self._inflight} frames are in progress (the limit); retry shortly")
         self._inflight += 1
+        ticket = Ticket(self.arrivals)
         try:
-            yield
+            yield ticket
         finally:
+            ticket.queued()
             self._inflight -= 1
 
     def tasks_for(self, params: AnalyzeParams) -> list[str]:
@@ -73,7 +90,8 @@ class Analyzer:
 
     # -- the request path ---------------------------------------------------------------------------------
 
-    async def analyze(self, params: AnalyzeParams, bitstream: bytes, labels: FrameLabels) -> AnalyzeResult:
+    async def analyze(self, params: AnalyzeParams, bitstream: bytes, labels: FrameLabels,
+                      ticket: Ticket | None = None) -> AnalyzeResult:
         received_at = time.time()
         tasks = self.tasks_for(params)
         codec = None
@@ -94,7 +112,10 @@ class Analyzer:
         image = decoded.image
         h, w = int(image.shape[0]), int(image.shape[1])
 
-        predictions: list[Prediction] = await asyncio.gather(*(self.batchers[t].predict(image) for t in tasks))
+        waiting = [self.batchers[t].submit(image) for t in tasks]
+        if ticket is not None:
+            ticket.queued()
+        predictions: list[Prediction] = await asyncio.gather(*waiting)
         timings = {"decode": decoded.timings_s["decode"], "queue": max(p.queue_s for p in predictions)}
         results = []
         for name, p in zip(tasks, predictions, strict=True):

@@ -4,7 +4,8 @@ Each request puts its decoded frame on the task's queue and awaits its own outpu
 task takes the first waiting frame, gathers more until ``max_batch`` frames or ``max_delay_s``
 after the first, and runs ``model.predict(frames)`` in the task's own worker thread. While a batch
 runs, new frames queue up and form the next one, so under load batches fill by themselves and
-throughput grows with concurrency; with a single client a frame waits at most ``max_delay_s``.
+throughput grows with concurrency. A batch stops waiting early when no other frame is on its way
+(:class:`Arrivals`: admitted requests not yet queued), so a lone client pays no delay at all.
 This is the scheme of NVIDIA Triton's dynamic batcher (``max_queue_delay_microseconds``,
 ``preferred_batch_size``) and TorchServe's ``batch_size``/``max_batch_delay``.
 """
@@ -43,6 +44,14 @@ class _Item:
     enqueued: float
 
 
+class Arrivals:
+    """How many frames are on their way to the batchers (admitted, not yet queued): while none
+    is, waiting for more cannot fill a batch. Event-loop only; no lock."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class BatcherClosedError(RuntimeError):
     """The batcher stopped (the app is shutting down) before this frame ran."""
 
@@ -51,13 +60,14 @@ class Batcher:
     """One task model's queue and batching loop; ``start`` and ``close`` on the event loop."""
 
     def __init__(self, model: TaskModel, max_batch: int, max_delay_s: float,
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None, arrivals: Arrivals | None = None) -> None:
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError(f"max_batch must be ≥ 1 and max_delay_s ≥ 0, got {max_batch}, {max_delay_s}")
         self.model = model
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.on_batch = on_batch  # (batch size, predict seconds), e.g. for metrics
+        self.arrivals = arrivals  # None: always wait up to max_delay_s
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         # one thread per model: predict calls of one model never overlap (torch uses its own threads)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{model.name}")
@@ -76,14 +86,16 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.model.name}")
 
-    async def predict(self, image: np.ndarray) -> Prediction:
-        """Queue one decoded frame; returns when the batch it joined has run."""
+    def submit(self, image: np.ndarray) -> asyncio.Future[Prediction]:
+        """Queue one decoded frame now; the future resolves when the batch it joined has run."""
         if not self.running:
             raise BatcherClosedError(f"the {self.model.name} batcher is not running")
-        loop = asyncio.get_running_loop()
-        item = _Item(image, loop.create_future(), time.perf_counter())
+        item = _Item(image, asyncio.get_running_loop().create_future(), time.perf_counter())
         self._queue.put_nowait(item)
-        return await item.future
+        return item.future
+
+    async def predict(self, image: np.ndarray) -> Prediction:
+        return await self.submit(image)
 
     async def _gather(self) -> list[_Item]:
         batch = self._current = [await self._queue.get()]
@@ -94,6 +106,8 @@ class Batcher:
                 continue
             except asyncio.QueueEmpty:
                 pass
+            if self.arrivals is not None and self.arrivals.count <= 0:
+                break  # nothing else is coming: waiting would only delay this batch
             left = deadline - time.perf_counter()
             if left <= 0:
                 break

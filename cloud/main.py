@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from cloud.analysis import Analyzer
 from cloud.api.routes import analyze, health, results
-from cloud.batcher import Batcher
+from cloud.batcher import Arrivals, Batcher
 from cloud.core.config import CloudSettings
 from cloud.errors import install_error_handlers
 from cloud.metrics import CloudMetrics
@@ -42,12 +42,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             metrics.batch_size.observe(size)
             metrics.stage("inference", seconds)
 
+        arrivals = Arrivals()  # requests on their way to the batchers: none → a batch need not wait
         batchers: dict[str, Batcher] = {}
         for name, model in models.items():
-            batchers[name] = b = Batcher(model, settings.MAX_BATCH, settings.MAX_DELAY_MS / 1000, on_batch)
+            batchers[name] = b = Batcher(model, settings.MAX_BATCH, settings.MAX_DELAY_MS / 1000, on_batch, arrivals)
             b.start()
             stack.push_async_callback(b.close)
-        app.state.cloud = CloudState(settings, metrics, store, batchers, Analyzer(settings, metrics, store, batchers))
+        analyzer = Analyzer(settings, metrics, store, batchers, arrivals)
+        app.state.cloud = CloudState(settings, metrics, store, batchers, analyzer)
         stack.callback(delattr, app.state, "cloud")
         log.info("tasks %s on %s, batches of ≤ %d within %g ms, store %s", ",".join(batchers),
                  settings.DEVICE, settings.MAX_BATCH, settings.MAX_DELAY_MS, store.url)

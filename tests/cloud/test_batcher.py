@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.batcher import Batcher, BatcherClosedError
+from cloud.batcher import Arrivals, Batcher, BatcherClosedError
 from cloud.main import create_app
 from shared.tasks import TaskModel, get_task
 from tests.cloud.conftest import AUTH, Frame, make_settings, metric
@@ -78,6 +78,43 @@ def test_close_fails_waiting_frames_and_refuses_new_ones(classifier: TaskModel, 
     results, refused = _run(go())
     assert all(isinstance(r, BatcherClosedError) for r in results)
     assert isinstance(refused, BatcherClosedError)
+
+
+def test_no_wait_when_nothing_else_is_on_its_way(classifier: TaskModel, frames: list[Frame]) -> None:
+    """A lone frame runs at once instead of waiting out max_delay (here far longer than the test may take)."""
+    arrivals = Arrivals()
+
+    async def go() -> int:
+        b = Batcher(classifier, max_batch=8, max_delay_s=600.0, arrivals=arrivals)
+        b.start()
+        try:
+            return (await asyncio.wait_for(b.predict(frames[0].rgb), 120)).batch_size
+        finally:
+            await b.close()
+
+    assert _run(go()) == 1
+
+
+def test_waits_for_a_frame_on_its_way(classifier: TaskModel, frames: list[Frame]) -> None:
+    arrivals = Arrivals()
+    sizes: list[int] = []
+
+    async def go() -> None:
+        b = Batcher(classifier, max_batch=8, max_delay_s=600.0, on_batch=lambda n, _s: sizes.append(n),
+                    arrivals=arrivals)
+        b.start()
+        try:
+            arrivals.count = 1  # a second request is still being decoded
+            first = b.submit(frames[0].rgb)
+            await asyncio.sleep(0.1)
+            second = b.submit(frames[1].rgb)
+            arrivals.count = 0
+            await asyncio.wait_for(asyncio.gather(first, second), 120)
+        finally:
+            await b.close()
+
+    _run(go())
+    assert sizes == [2]
 
 
 def test_parameters_are_checked(classifier: TaskModel) -> None:

@@ -22,6 +22,6 @@ _BODY = {"requestBody": {"required": True, "content": {BITSTREAM_MEDIA_TYPE: {"s
 async def analyze(request: Request, params: Annotated[AnalyzeParams, Query()], analyzer: AnalyzerDep,
                   settings: Settings, _auth: Auth) -> AnalyzeResult:
     labels = request.state.frame = FrameLabels(camera=params.camera_id)
-    with analyzer.admission():
+    with analyzer.admission() as ticket:
         bitstream = await read_body(request, settings.MAX_BODY_BYTES)
-        return await analyzer.analyze(params, bitstream, labels)
+        return await analyzer.analyze(params, bitstream, labels, ticket)
