@@ -112,3 +112,28 @@ class TestReceiver:
                 raise AssertionError(f"test receiver got {len(self.received)} of {n} frames in {timeout} s")
             time.sleep(0.02)
         return list(self.received)
+
+
+class ThreadedServer:
+    """Any ASGI app under a real uvicorn on loopback, in a thread (lifespan on): ``with
+    ThreadedServer(app) as url: …``. Used to serve the edge app itself to clients that need a
+    real socket (the camera simulator)."""
+
+    def __init__(self, app: object, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,  # type: ignore[arg-type]
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name=f"test-server-{self.port}")
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"server did not start on port {self.port}")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
