@@ -51,6 +51,17 @@ class FrameLabels:
     codec: str | None = None
 
 
+@dataclass(frozen=True)
+class FrameRequest:
+    """An accepted query: what to run on the body that follows."""
+
+    params: AnalyzeParams
+    tasks: tuple[str, ...]
+    codec: str | None  # None: detect from the stream's signature
+    labels: FrameLabels
+    received_at: float
+
+
 class Analyzer:
     def __init__(self, settings: CloudSettings, metrics: CloudMetrics, store: ResultStore,
                  batchers: Mapping[str, Batcher], arrivals: Arrivals | None = None) -> None:
@@ -77,28 +88,27 @@ class Analyzer:
             ticket.queued()
             self._inflight -= 1
 
-    def tasks_for(self, params: AnalyzeParams) -> list[str]:
+    def accept(self, params: AnalyzeParams, labels: FrameLabels | None = None) -> FrameRequest:
+        """Check what the query asks for (tasks, codec) before any byte of the body is read."""
+        received_at = time.time()
+        labels = labels or FrameLabels(camera=params.camera_id)
         asked = params.task_list()
-        if asked is None:
-            return list(self.batchers)
-        names = list(dict.fromkeys(t.lower() for t in asked))
-        unknown = [t for t in names if t not in self.batchers]
+        tasks = list(self.batchers) if asked is None else list(dict.fromkeys(t.lower() for t in asked))
+        unknown = [t for t in tasks if t not in self.batchers]
         if unknown:
             raise UnknownTaskError(f"task(s) {', '.join(unknown)} not served here; this cloud runs: "
                                    f"{', '.join(self.batchers)}")
-        return names
-
-    # -- the request path ---------------------------------------------------------------------------------
-
-    async def analyze(self, params: AnalyzeParams, bitstream: bytes, labels: FrameLabels,
-                      ticket: Ticket | None = None) -> AnalyzeResult:
-        received_at = time.time()
-        tasks = self.tasks_for(params)
         codec = None
         if params.codec is not None:
             if params.codec not in CODECS:
                 raise UnknownCodecError(f"unknown codec {params.codec!r}; choose one of: {', '.join(CODECS.names())}")
             codec = labels.codec = params.codec.lower()
+        return FrameRequest(params, tuple(tasks), codec, labels, received_at)
+
+    # -- the request path ---------------------------------------------------------------------------------
+
+    async def analyze(self, req: FrameRequest, bitstream: bytes, ticket: Ticket | None = None) -> AnalyzeResult:
+        params, tasks, codec, labels = req.params, req.tasks, req.codec, req.labels
         if not bitstream:
             raise EmptyBodyError("the request body is empty; send the bitstream as application/octet-stream")
 
@@ -128,7 +138,7 @@ class Analyzer:
             camera_id=params.camera_id, frame_id=params.frame_id, captured_at=params.captured_at,
             codec=decoded.codec, width=w, height=h, bits=bits, bpp=bits_per_pixel(bits, w * h),
             npp=params.npp, quality=params.quality, plain_bits=params.plain_bits, decoder_id=decoded.decoder_id,
-            results=results, timings_s=timings, received_at=received_at)
+            results=results, timings_s=timings, received_at=req.received_at)
 
         stored = await asyncio.to_thread(self.store.add, result)
         if stored.duplicate:  # an identical request stored its result while this one ran

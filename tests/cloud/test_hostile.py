@@ -105,3 +105,10 @@ def test_unknown_routes_and_methods_are_json(client) -> None:
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.get("/analyze", headers=AUTH)
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_query_is_checked_before_the_body_is_read(client, analyze, settings) -> None:
+    too_big = bytes(settings.MAX_BODY_BYTES + 1)
+    assert analyze(too_big, frame_id=1, tasks="nope").json()["error"] == "unknown_task"
+    assert analyze(too_big, frame_id=1, codec="nope").json()["error"] == "unknown_codec"
+    assert analyze(too_big, frame_id=1).json()["error"] == "body_too_large"

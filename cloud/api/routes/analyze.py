@@ -21,7 +21,8 @@ _BODY = {"requestBody": {"required": True, "content": {BITSTREAM_MEDIA_TYPE: {"s
              summary="decode a bitstream and run the task models on it")
 async def analyze(request: Request, params: Annotated[AnalyzeParams, Query()], analyzer: AnalyzerDep,
                   settings: Settings, _auth: Auth) -> AnalyzeResult:
-    labels = request.state.frame = FrameLabels(camera=params.camera_id)
+    labels = request.state.frame = FrameLabels(camera=params.camera_id)  # for the metrics of a refusal
+    accepted = analyzer.accept(params, labels)
     with analyzer.admission() as ticket:
         bitstream = await read_body(request, settings.MAX_BODY_BYTES)
-        return await analyzer.analyze(params, bitstream, labels, ticket)
+        return await analyzer.analyze(accepted, bitstream, ticket)
