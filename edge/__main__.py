@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v is not None}
     try:
-        settings = EdgeSettings(**overrides)  # type: ignore[arg-type]
+        settings = EdgeSettings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])

@@ -99,7 +99,7 @@ class EncoderUnavailableError(EdgeError):
 
 
 #: library errors a request can cause → (status, code); the first matching class wins
-_LIBRARY: tuple[tuple[type[BaseException], int, str], ...] = (
+_LIBRARY: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidQualityError, 422, "quality_out_of_range"),
     (StreamTooLargeError, 413, "image_too_large"),
     (InvalidImageError, 422, "invalid_image"),
@@ -135,7 +135,8 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
 def _validation_message(errors: list[dict[str, object]]) -> str:
     parts = []
     for e in errors[:5]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body"))  # type: ignore[union-attr]
+        where: tuple[object, ...] = tuple(e.get("loc", ()))  # type: ignore[arg-type]
+        loc = ".".join(str(x) for x in where if x not in ("query", "body"))
         parts.append(f"{loc or 'request'}: {e.get('msg')}")
     return "; ".join(parts)
 
@@ -165,6 +166,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_exception)  # type: ignore[arg-type]
     # each known class gets its own handler: Starlette re-raises what reaches the catch-all
     # Exception handler (after answering), which is right only for real bugs
-    for cls in (EdgeError, *(c for c, _s, _c in _LIBRARY)):
+    known: list[type[Exception]] = [EdgeError, *(c for c, _s, _c in _LIBRARY)]
+    for cls in known:
         app.add_exception_handler(cls, edge_or_library)
     app.add_exception_handler(Exception, edge_or_library)

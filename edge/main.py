@@ -38,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     overrides: dict[str, object] = {"npp_backend": settings.NPP_BACKEND}
     if settings.ENCODE_WORKERS is not None:
         overrides["encode_workers"] = settings.ENCODE_WORKERS
-    runtime = apply_runtime(runtime_settings(**overrides))
+    runtime = apply_runtime(runtime_settings(None, **overrides))
     metrics = EdgeMetrics(codecs=tuple(codec_names()))
     async with contextlib.AsyncExitStack() as stack:  # whatever started is stopped, in reverse
         spool = Spool(settings.SPOOL_DIR or cache_dir("edge", runtime) / "spool", settings.SPOOL_MAX_BYTES)
@@ -54,8 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         npp: NppPreprocessor | None = None
         if settings.NPP_ARTIFACT is not None:
             loading = asyncio.to_thread(load_npp_preprocessor, settings.NPP_ARTIFACT, runtime)
-            npp, _ = await asyncio.gather(loading, encoders.warm_up(settings.CODEC))
-            log.info("edge: NPP %s (%s)", npp.preprocessor_id, npp.backend.describe())
+            loaded, _ = await asyncio.gather(loading, encoders.warm_up(settings.CODEC))
+            log.info("edge: NPP %s (%s)", loaded.preprocessor_id, loaded.backend.describe())
+            npp = loaded
         else:
             await encoders.warm_up(settings.CODEC)
             log.info("edge: no NPP artifact configured: plain %s", settings.CODEC)

@@ -265,6 +265,13 @@ async def _send(client: httpx.AsyncClient, params: dict[str, Any], data: bytes, 
         stats.record(latency, float(bpp) if bpp else None, int(r.headers.get("x-prepicm-bits", "0")), None)
 
 
+def _finished(pending: set[asyncio.Task[None]], in_flight: asyncio.Semaphore) -> Any:
+    def done(task: asyncio.Task[None]) -> None:
+        pending.discard(task)
+        in_flight.release()
+    return done
+
+
 async def _camera(index: int, args: argparse.Namespace, source: FrameSource, client: httpx.AsyncClient,
                   stats: Stats, stop_at: float | None) -> None:
     camera_id = f"{args.camera_prefix}-{index}"
@@ -294,7 +301,7 @@ async def _camera(index: int, args: argparse.Namespace, source: FrameSource, cli
         stats.sent += 1
         task = asyncio.create_task(_send(client, params, frame[0], frame[1], stats))
         pending.add(task)
-        task.add_done_callback(lambda t: (pending.discard(t), in_flight.release()))
+        task.add_done_callback(_finished(pending, in_flight))
     if pending:
         await asyncio.gather(*pending)
 

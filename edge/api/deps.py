@@ -21,7 +21,8 @@ RAW_TYPES = ("application/octet-stream", "")
 
 
 def get_state(request: Request) -> EdgeState:
-    return request.app.state.edge  # type: ignore[no-any-return]
+    state: EdgeState = request.app.state.edge
+    return state
 
 
 State = Annotated[EdgeState, Depends(get_state)]

@@ -37,23 +37,23 @@ class EdgeSettings(BaseSettings):
                                       frozen=True)
 
     HOST: str = "127.0.0.1"
-    PORT: int = Field(8000, ge=0, le=65535)
+    PORT: int = Field(default=8000, ge=0, le=65535)
     LOG_LEVEL: str = "info"
     DEV: bool = False
 
     # the cloud this edge forwards to
     CLOUD_URL: str = "http://127.0.0.1:8001"
     CLOUD_TOKEN: SecretStr | None = None
-    CONNECT_TIMEOUT_S: float = Field(2.0, gt=0)
-    UPLOAD_TIMEOUT_S: float = Field(30.0, gt=0)
-    UPLOAD_RETRIES: int = Field(2, ge=0, le=10)  # extra attempts on connect errors / 5xx
-    RETRY_BACKOFF_S: float = Field(0.2, ge=0)  # first retry delay; doubles per attempt, with jitter
-    DELIVERY_BACKOFF_MAX_S: float = Field(30.0, gt=0)  # the spool's retry delay grows up to this
+    CONNECT_TIMEOUT_S: float = Field(default=2.0, gt=0)
+    UPLOAD_TIMEOUT_S: float = Field(default=30.0, gt=0)
+    UPLOAD_RETRIES: int = Field(default=2, ge=0, le=10)  # extra attempts on connect errors / 5xx
+    RETRY_BACKOFF_S: float = Field(default=0.2, ge=0)  # first retry delay; doubles per attempt, with jitter
+    DELIVERY_BACKOFF_MAX_S: float = Field(default=30.0, gt=0)  # the spool's retry delay grows up to this
 
     # cameras → this edge
     CAMERA_TOKEN: SecretStr | None = None
-    MAX_BODY_BYTES: int = Field(32 * MIB, ge=1024)
-    MAX_PIXELS: int = Field(40_000_000, ge=1)
+    MAX_BODY_BYTES: int = Field(default=32 * MIB, ge=1024)
+    MAX_PIXELS: int = Field(default=40_000_000, ge=1)
 
     # what runs on a frame
     NPP_ARTIFACT: Path | None = None
@@ -62,18 +62,18 @@ class EdgeSettings(BaseSettings):
     #: per codec name, the options its constructor takes, e.g. {"bpg": {"level": 5}}
     CODEC_OPTIONS: dict[str, dict[str, Any]] = Field(default_factory=dict)
     QUALITY: int = 32
-    ENCODE_WORKERS: int | None = Field(None, ge=1, le=64)  # None: shared.runtime's encode_workers
-    PLAIN_SAMPLE_EVERY: int = Field(10, ge=0)  # 0: never sample a plain encode
+    ENCODE_WORKERS: int | None = Field(default=None, ge=1, le=64)  # None: shared.runtime's encode_workers
+    PLAIN_SAMPLE_EVERY: int = Field(default=10, ge=0)  # 0: never sample a plain encode
 
     # rate control
     #: per camera id ("*" = every camera without its own entry): an uplink budget the QP follows
     BANDWIDTH_BUDGETS: dict[str, BandwidthBudget] = Field(default_factory=dict)
-    RC_MAX_TRIALS: int = Field(4, ge=1, le=16)  # real encodes per frame, at most
-    RC_TOLERANCE: float = Field(0.05, gt=0, lt=1)  # stop searching once within ±this of the target
+    RC_MAX_TRIALS: int = Field(default=4, ge=1, le=16)  # real encodes per frame, at most
+    RC_TOLERANCE: float = Field(default=0.05, gt=0, lt=1)  # stop searching once within ±this of the target
 
     # reliability
     SPOOL_DIR: Path | None = None  # None: shared.paths.cache_dir("edge") / "spool"
-    SPOOL_MAX_BYTES: int = Field(256 * MIB, ge=1)
+    SPOOL_MAX_BYTES: int = Field(default=256 * MIB, ge=1)
 
     @field_validator("CODEC")
     @classmethod

@@ -13,7 +13,7 @@ import pytest
 from edge.backends import create_backend
 
 THREADS = 8
-CALLS = 24
+CALLS = 16
 
 
 def _inputs(backend) -> list[tuple[np.ndarray, float]]:  # type: ignore[no-untyped-def]
@@ -43,10 +43,9 @@ def test_concurrent_calls_match_single_threaded(edge_artifact: Path, name: str) 
     items = _inputs(backend)
     reference = [backend.run(x, c) for x, c in items]
     assert len({r.tobytes() for r in reference}) == CALLS  # different inputs, different outputs
-    for _ in range(2):
-        got = _hammer(backend, items)
-        for ref, out in zip(reference, got, strict=True):
-            assert out.shape == ref.shape and np.array_equal(out, ref)
+    got = _hammer(backend, items)
+    for ref, out in zip(reference, got, strict=True):
+        assert out.shape == ref.shape and np.array_equal(out, ref)
 
 
 @pytest.mark.gpu

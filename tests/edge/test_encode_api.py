@@ -25,7 +25,8 @@ PNG = {"content-type": "image/png"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = EdgeSettings(**{**FAST, "SPOOL_DIR": tmp_path_factory.mktemp("spool"),  # type: ignore[arg-type]
-                               "CLOUD_URL": "http://127.0.0.1:9", "CAMERA_TOKEN": TOKEN, "MAX_BODY_BYTES": 200_000})
+                               "CLOUD_URL": "http://127.0.0.1:9", "CAMERA_TOKEN": TOKEN, "MAX_BODY_BYTES": 200_000,
+                               "BANDWIDTH_BUDGETS": {"budget-cam": {"bits_per_second": 8000, "fps": 2}}})
     with TestClient(create_app(settings), headers=AUTH) as c:
         yield c
 
@@ -76,6 +77,21 @@ def test_target_bpp_lands_within_tolerance(client: TestClient, small_png: bytes,
     # as close as the best integer QP, or inside the ±5 % the search stops at
     assert abs(math.log(bpp / target)) <= max(best, math.log(1.05)) + 1e-9
     assert abs(bpp / target - 1) < 0.15
+
+
+def test_camera_budget_sets_the_rate(client: TestClient, small_png: bytes) -> None:
+    bits = []
+    for i in range(4):
+        r = client.post("/encode", params={"camera_id": "budget-cam", "frame_id": i, "forward": "false"},
+                        content=small_png, headers=PNG)
+        assert r.status_code == 200, r.text
+        assert int(r.headers["X-PrepICM-RC-Encodes"]) >= 1
+        bits.append(int(r.headers["X-PrepICM-Bits"]))
+    assert all(abs(b / 4000 - 1) < 0.2 for b in bits), bits  # 8 kbit/s at 2 fps: 4 kbit per frame
+    assert abs(sum(bits) / (4 * 4000) - 1) < 0.1, bits
+    other = client.post("/encode", params={"camera_id": "other-cam", "frame_id": 1, "forward": "false"},
+                        content=small_png, headers=PNG)
+    assert other.headers["X-PrepICM-Quality"] == "32" and "X-PrepICM-RC-Encodes" not in other.headers
 
 
 def _chunks(data: bytes, size: int = 16_384) -> Iterator[bytes]:

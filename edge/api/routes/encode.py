@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -12,7 +14,7 @@ from shared.wire import BITSTREAM_MEDIA_TYPE, ENCODE_PATH, EncodeResult, ErrorBo
 
 router = APIRouter(tags=["encode"])
 
-_ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 502, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 502, 503)}
 _BODY = {
     "requestBody": {
         "required": True,
