@@ -12,7 +12,7 @@ import PIL
 from PIL import Image, UnidentifiedImageError, features
 
 from shared.codecs.base import Codec, QualityScale, StreamInfo, check_rgb, check_size
-from shared.codecs.errors import CodecError, CorruptStreamError
+from shared.codecs.errors import CodecError, CorruptStreamError, StreamTooLargeError
 from shared.codecs.registry import register_codec
 
 
@@ -50,8 +50,10 @@ class _PillowCodec(Codec):
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(data), formats=[self.pil_format])
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError,
-                Image.DecompressionBombWarning) as exc:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Pillow's own limit fires on the header's size before ours can: the same refusal
+            raise StreamTooLargeError(f"{self.name} stream declares too large a picture: {exc}") from exc
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError) as exc:
             raise CorruptStreamError(f"cannot parse {self.name} stream: {exc}") from exc
         check_size(*img.size)
         return img

@@ -138,3 +138,18 @@ def test_garbage_and_truncated_streams_for_every_codec(name: str, photo: np.ndar
     for bad in (b"", b"\x00", data[: len(data) // 2], bytes(64)):
         with pytest.raises(CodecError):
             codec.decode(bad)
+
+
+def test_jpeg_header_claiming_a_huge_picture_is_too_large_not_a_crash() -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buf, format="JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (30000).to_bytes(2, "big") * 2  # height, width in the SOF0 segment
+    for call in (get_codec("jpeg").info, get_codec("jpeg").decode):
+        with pytest.raises(StreamTooLargeError):
+            call(bytes(data))
