@@ -157,7 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_parameters", _validation_message(list(exc.errors())))  # type: ignore[arg-type]
 
     async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
+        codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
                               getattr(exc, "headers", None))
 

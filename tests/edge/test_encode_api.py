@@ -115,6 +115,8 @@ HOSTILE = {
                          "unsupported_media_type"),
     "multipart_without_frame": (dict(data={"x": "1"}, files={"other": ("a", b"abc", "image/png")}), 422,
                                 "invalid_parameters"),
+    "multipart_too_many_fields": (dict(data={f"f{i}": "1" for i in range(40)},
+                                       files={"frame": ("f.png", b"x", "image/png")}), 400, "invalid_request"),
     "npp_without_artifact": ("npp=true", 422, "npp_not_configured"),
     "wrong_camera_token": (dict(headers={**PNG, "Authorization": "Bearer nope"}), 401, "unauthorized"),
     "no_camera_token": (dict(headers={**PNG, "Authorization": ""}), 401, "unauthorized"),
