@@ -82,7 +82,8 @@ def test_video_file(edge_url: str, video_file: Path, capsys: pytest.CaptureFixtu
     assert code == 0, err
     assert summary is not None and summary["ok"] == 4  # the clip has 4 frames (no --loop)
     code, summary, _ = _run(capsys, str(video_file), "--url", edge_url, "--fps", "30", "--frames", "6", "--loop",
-                            "--max-in-flight", "6", "--no-forward", "--token", "cam", "--summary-every", "0", "--camera-prefix", "vid2")
+                            "--max-in-flight", "6", "--no-forward", "--token", "cam", "--summary-every", "0",
+                            "--camera-prefix", "vid2")
     assert code == 0 and summary is not None and summary["ok"] == 6
 
 
