@@ -94,6 +94,12 @@ class CloudUnavailableError(EdgeError):
     status, code = 503, "cloud_unavailable"
 
 
+class BusyError(EdgeError):
+    """More frames are in process than MAX_IN_FLIGHT: the camera should retry shortly."""
+
+    status, code = 503, "busy"
+
+
 class EncoderUnavailableError(EdgeError):
     status, code = 503, "encoder_unavailable"
 
@@ -147,7 +153,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s → %d %s: %s", request.method, request.url.path, status, code, exc,
                       exc_info=code == "internal_error")
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "1"} if code == "busy" else None
         return error_response(status, code, message, headers)
 
     async def request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

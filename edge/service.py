@@ -9,9 +9,11 @@ Everything blocking leaves the event loop: input decoding and the NPP in threads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,7 +21,7 @@ import numpy as np
 from edge.core.config import EdgeSettings
 from edge.delivery import Delivery
 from edge.encoding import Encoders
-from edge.errors import CloudUnavailableError, NppNotConfiguredError
+from edge.errors import BusyError, CloudUnavailableError, NppNotConfiguredError
 from edge.frames import decode_frame
 from edge.metrics import EdgeMetrics
 from edge.preprocessor import NppPreprocessor
@@ -54,9 +56,21 @@ class EdgeService:
         self.spool, self.cloud, self.delivery, self.npp = spool, cloud, delivery, npp
         self.rate = RateController(max_trials=settings.RC_MAX_TRIALS, tolerance=settings.RC_TOLERANCE)
         self._npp_frames = itertools.count()
+        self.in_flight = 0  # frames being processed (event-loop only: no lock)
         self._npp_qualities: dict[str, list[int]] = {}
 
     # -- the request path ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one of MAX_IN_FLIGHT places while a frame is read and processed; BusyError if none."""
+        if self.in_flight >= self.settings.MAX_IN_FLIGHT:
+            raise BusyError(f"{self.in_flight} frames are being processed (MAX_IN_FLIGHT); retry shortly")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     async def encode(self, data: bytes, p: EncodeParams) -> Outcome:
         codec = (p.codec or self.settings.CODEC).lower()

@@ -54,6 +54,9 @@ class EdgeSettings(BaseSettings):
     CAMERA_TOKEN: SecretStr | None = None
     MAX_BODY_BYTES: int = Field(default=32 * MIB, ge=1024)
     MAX_PIXELS: int = Field(default=40_000_000, ge=1)
+    #: frames processed at once; more are answered 503 before their body is read (bounds memory
+    #: to about MAX_IN_FLIGHT × (MAX_BODY_BYTES + 3 × MAX_PIXELS))
+    MAX_IN_FLIGHT: int = Field(default=16, ge=1, le=1024)
 
     # what runs on a frame
     NPP_ARTIFACT: Path | None = None

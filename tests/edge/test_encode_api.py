@@ -167,3 +167,38 @@ def test_health_docs_metrics_and_unknown_paths(client: TestClient) -> None:
     r = client.get("/nope")
     assert r.status_code == 404 and ErrorBody.model_validate(r.json()).error == "not_found"
     assert client.get("/encode").status_code == 405
+
+
+def test_beyond_max_in_flight_is_503_busy_before_reading(edge_settings, small_png: bytes) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    import httpx
+
+    from tests.edge.receiver import ThreadedServer
+
+    app = create_app(edge_settings(MAX_IN_FLIGHT=1))
+    release = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield small_png[:100]
+        release.wait(30)  # the first frame holds the only place while its body trickles in
+        yield small_png[100:]
+
+    with ThreadedServer(app) as url:
+        params = {"camera_id": "busy-cam", "frame_id": 1, "forward": "false"}
+        first: dict[str, httpx.Response] = {}
+        t = threading.Thread(target=lambda: first.setdefault("r", httpx.post(
+            f"{url}/encode", params=params, content=slow_body(), headers=PNG, timeout=60)))
+        t.start()
+        deadline = time.monotonic() + 30
+        while app.state.edge.service.in_flight < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second = httpx.post(f"{url}/encode", params={**params, "frame_id": 2}, content=small_png, headers=PNG,
+                            timeout=30)
+        release.set()
+        t.join(60)
+        assert second.status_code == 503 and second.json()["error"] == "busy" and second.headers["retry-after"] == "1"
+        assert first["r"].status_code == 200 and first["r"].content[:4] == b"BPG\xfb"
+        assert app.state.edge.service.in_flight == 0

@@ -47,10 +47,11 @@ async def encode_frame(request: Request, state: State, _camera: CameraAuth) -> R
     parameters come as query parameters or as form fields beside ``frame``."""
     camera, codec = request.query_params.get("camera_id"), request.query_params.get("codec") or state.settings.CODEC
     try:
-        upload = await read_upload(request, state.settings.MAX_BODY_BYTES)
-        camera, codec = upload.params.get("camera_id", camera), upload.params.get("codec", codec)
-        params = EncodeParams.model_validate(upload.params)
-        out = await state.service.encode(upload.data, params)
+        with state.service.admit():  # before the body is read: bounds memory under a flood
+            upload = await read_upload(request, state.settings.MAX_BODY_BYTES)
+            camera, codec = upload.params.get("camera_id", camera), upload.params.get("codec", codec)
+            params = EncodeParams.model_validate(upload.params)
+            out = await state.service.encode(upload.data, params)
     except Exception as exc:
         status = classify(exc)[0]
         outcome = "rejected" if isinstance(exc, CloudRejectedError) else "invalid" if status < 500 else "failed"
