@@ -65,3 +65,11 @@ def kodak_image(shared_dir: Path):  # type: ignore[no-untyped-def]
     from shared.imageio import read_rgb
 
     return read_rgb(shared_dir / "data" / "kodak" / "kodim23.png")
+
+
+
+@pytest.fixture
+def env_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings from the (monkeypatched) environment: forget any that an app built in-process
+    applied to the whole process earlier in the session."""
+    monkeypatch.setattr("shared.runtime._active", None)

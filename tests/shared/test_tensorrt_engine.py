@@ -84,7 +84,7 @@ def test_weird_gpu_names_make_safe_filenames() -> None:
 # -- cache directory ------------------------------------------------------------------------------
 
 
-def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env_runtime: None) -> None:
     monkeypatch.delenv(te.ENGINE_CACHE_ENV, raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

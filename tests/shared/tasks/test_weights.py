@@ -35,7 +35,7 @@ def test_explicit_missing_file_is_named(tmp_path: Path) -> None:
     assert str(missing) in str(e.value) and "efficientnet_lite0" in str(e.value)
 
 
-def test_default_lookup_names_every_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_lookup_names_every_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_runtime: None) -> None:
     monkeypatch.setenv("PREPICM_SHARED_DIR", str(tmp_path / "shared"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     import torch
