@@ -1,0 +1,1 @@
+"""NPP training: the rate–distortion loss, deterministic batches, and the resumable loop."""
