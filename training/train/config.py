@@ -46,7 +46,9 @@ class TrainConfig(BaseModel):
     steps: int = Field(1000, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(1e-4, gt=0)
-    npp: str = "nano_qa"
+    npp: str = "lite_qa"
+    #: "identity": start the NPP at the identity map (training.train.loop.identity_init); "random": PyTorch's init
+    init: Literal["identity", "random"] = "identity"
     task: str = "efficientnet_lite0"
     distortion: Literal["kl", "ce"] = "kl"
     beta: float = Field(0.5, ge=0)
@@ -62,6 +64,8 @@ class TrainConfig(BaseModel):
     encode_workers: int = Field(2, ge=1)
     torch_threads: int | None = Field(None, ge=1)
     log_every: int = Field(1, ge=1)
+    #: also write TensorBoard events under <out>/tb (needs `pip install tensorboard`; CSV is always written)
+    tensorboard: bool = False
     checkpoint_every: int = Field(50, ge=1)
     out: str = "runs/npp"
     data: DataConfig = Field(default_factory=DataConfig)

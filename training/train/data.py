@@ -79,7 +79,7 @@ class TrainImages:
             c = rgb[top : top + crop, left : left + crop]
             if self.cfg.hflip and rng.random() < 0.5:
                 c = c[:, ::-1]
-            xs.append(torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1))
+            xs.append(torch.from_numpy(np.array(c)).permute(2, 0, 1))  # a writable copy
             ids.append(path.name)
         q = rng.integers(self.qp_range[0], self.qp_range[1] + 1, size=batch_size)
         return Batch(torch.stack(xs).float() / 255.0, torch.from_numpy(q), tuple(ids))

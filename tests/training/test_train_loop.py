@@ -1,0 +1,105 @@
+"""The training loop: seeded batches, a checkpoint that resumes to the identical state, CSV logs, CLI."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from shared.paths import repo_root
+from training.npp import build_npp
+from training.train.config import ConfigError, DataConfig, load_config
+from training.train.data import DataError, TrainImages
+from training.train.loop import CHECKPOINT, LOG, CheckpointError, identity_init, load_checkpoint, train
+
+SMOKE = repo_root() / "configs" / "training" / "smoke.yaml"
+
+
+def test_batches_depend_only_on_seed_and_step(data_dir: Path) -> None:
+    cfg = DataConfig(first=200, count=8, holdout_count=2, crop=32)
+    a, b = TrainImages(cfg, 3, (25, 44)), TrainImages(cfg, 3, (25, 44))
+    b.batch(0, 4)  # history must not matter
+    for step in (5, 1):
+        x, y = a.batch(step, 4), b.batch(step, 4)
+        assert torch.equal(x.x, y.x) and torch.equal(x.quality, y.quality) and x.ids == y.ids
+    assert not torch.equal(a.batch(0, 4).x, a.batch(1, 4).x)
+    qs = torch.cat([a.batch(s, 4).quality for s in range(30)])
+    assert int(qs.min()) >= 25 and int(qs.max()) <= 44 and len(set(qs.tolist())) > 10
+    with pytest.raises(DataError, match="held-out"):
+        TrainImages(DataConfig(first=0, count=8, holdout_first=4, holdout_count=2), 0, (25, 44))
+
+
+def _state(out: Path) -> dict:
+    return load_checkpoint(out / CHECKPOINT)
+
+
+def test_checkpoint_resumes_to_the_identical_state(tmp_path: Path, data_dir: Path) -> None:
+    straight = load_config(SMOKE, {"out": str(tmp_path / "a"), "steps": 2})
+    train(straight)
+    first = load_config(SMOKE, {"out": str(tmp_path / "b"), "steps": 1})
+    train(first)
+    assert _state(tmp_path / "b")["step"] == 1
+    ran: list[int] = []
+    train(load_config(SMOKE, {"out": str(tmp_path / "b"), "steps": 2}), on_step=lambda s, _row: ran.append(s))
+    assert ran == [2]  # it resumed from the checkpoint instead of starting over
+    a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
+    assert a["step"] == b["step"] == 2 and a["identity"] == b["identity"]
+    for k, v in a["npp"].items():
+        assert torch.equal(v, b["npp"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(torch.as_tensor(sa[k][name]), torch.as_tensor(sb[k][name]))
+    rows_a = list(csv.DictReader((tmp_path / "a" / LOG).open()))
+    rows_b = list(csv.DictReader((tmp_path / "b" / LOG).open()))
+    assert [r["step"] for r in rows_b] == ["1", "2"]
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        assert {k: ra[k] for k in ("total", "rate_bpp", "distortion", "pixel_mse")} == \
+               {k: rb[k] for k in ("total", "rate_bpp", "distortion", "pixel_mse")}
+    # the rate in the log is the real codec's: a positive bpp, the proxy's beside it
+    assert float(rows_a[0]["rate_bpp"]) > 0 and float(rows_a[0]["proxy_bpp"]) > 0
+    # a checkpoint never resumes under another configuration
+    with pytest.raises(CheckpointError, match="different configuration"):
+        train(load_config(SMOKE, {"out": str(tmp_path / "a"), "steps": 3, "lr": 1e-3}))
+
+
+def test_config_errors_are_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("npp: not_a_variant\n")
+    with pytest.raises(ConfigError, match="not_a_variant"):
+        load_config(bad)
+    bad.write_text("qp_min: 40\nqp_max: 30\n")
+    with pytest.raises(ConfigError, match="qp_min"):
+        load_config(bad)
+    bad.write_text("stepz: 3\n")
+    with pytest.raises(ConfigError, match="stepz"):
+        load_config(bad)
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("batch_size: 0\n")
+    r = subprocess.run([sys.executable, "-m", "training.train", "--config", str(bad), "--no-progress"],
+                       capture_output=True, text=True, cwd=repo_root(), timeout=120, check=False)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error:") and "batch_size" in r.stderr
+
+
+@pytest.mark.parametrize("variant", ["test_tiny", "lite_qa"])
+def test_identity_init_starts_at_the_identity(variant: str) -> None:
+    npp = identity_init(build_npp(variant)).train()
+    x = torch.rand(2, 3, 48, 40) * 0.99
+    out = npp(x, torch.tensor([[25 / 51], [44 / 51]]))["x_bar"]
+    assert float((out - x).detach().abs().max()) <= 1.01e-3
+    opt = torch.optim.SGD(npp.parameters(), lr=1e-2)
+    ((out - 0.5) ** 2).sum().backward()
+    assert npp.head[2].weight.grad.abs().sum() > 0  # type: ignore[index, union-attr]  # the head learns at once
+    opt.step()
+    opt.zero_grad()
+    ((npp(x, torch.tensor([[0.5], [0.9]]))["x_bar"] - 0.5) ** 2).sum().backward()
+    assert npp.down1.body[0][0].weight.grad.abs().sum() > 0  # type: ignore[index, union-attr]  # then the U-Net

@@ -1,0 +1,223 @@
+"""The NPP training loop: real codec forward, proxy backward, seeded and resumable.
+
+One step: the batch of step s (training.train.data: depends only on seed and s), a bpgenc q per
+image drawn uniformly from [qp_min, qp_max], the QA conditioning ``shared.conditioning`` gives for
+it, X̄ = NPP(X, cond), the straight-through codec (real BPG in an EncoderPool forward, the proxy
+backward; or the proxy alone), the rate–distortion loss against the frozen task model, one Adam
+step. The torch RNG (noise quantiser) is reseeded from (seed, s) every step.
+
+Checkpoints (``<out>/checkpoint.pt``, written atomically every ``checkpoint_every`` steps and at
+the end) hold the NPP, the optimiser, the step, the accumulated time and the config identity;
+resuming from one continues exactly as if the run had not stopped (tests check bit-identity).
+Logs: ``<out>/log.csv``, one row per ``log_every`` steps (rows past a checkpoint that a crash
+left behind are dropped on resume). With ``tensorboard: true`` the same scalars also go to
+``<out>/tb`` (needs the ``tensorboard`` package, which the project does not require).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from shared.atomic import atomic_write_bytes, atomic_write_text
+from shared.codecs.bpg.codec import BpgCodec
+from shared.conditioning import conditioning_value
+from shared.pipeline import EncoderPool
+from shared.tasks import get_task
+from training.npp import build_npp
+from training.proxy.model import BpgProxy
+from training.proxy.real_codec import StraightThroughCodec
+from training.train.config import TrainConfig, resolve_path
+from training.train.data import TrainImages
+from training.train.loss import LambdaTable, RDLoss
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.csv"
+FORMAT = "prepicm.train/1"
+LOG_FIELDS = ("step", "wall_s", "cpu_s", "total", "rate_bpp", "distortion", "pixel_mse", "lambda",
+              "proxy_bpp", "q_mean", "lr")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not belong to this configuration, or is not one."""
+
+
+@dataclass
+class TrainState:
+    step: int
+    wall_s: float
+    cpu_s: float
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its live children (the encoder pool's workers)."""
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += sum(child.cpu_times()[:2])
+    return float(total)
+
+
+def save_checkpoint(path: Path, cfg: TrainConfig, npp: torch.nn.Module, opt: torch.optim.Optimizer,
+                    state: TrainState) -> None:
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "identity": cfg.identity(), "config": cfg.model_dump(), "npp_variant": cfg.npp,
+                "step": state.step, "wall_s": state.wall_s, "cpu_s": state.cpu_s, "npp": npp.state_dict(),
+                "optimizer": opt.state_dict()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path, cfg: TrainConfig | None = None) -> dict[str, Any]:
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a readable training checkpoint: {exc}") from exc
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    if cfg is not None and ck["identity"] != cfg.identity():
+        raise CheckpointError(f"{path} was written by a different configuration (identity {ck['identity']}, "
+                              f"this one {cfg.identity()}); use another out folder")
+    return ck
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    rows = [r for r in csv.DictReader(path.open()) if int(r["step"]) <= step]
+    out = io.StringIO()
+    w = csv.DictWriter(out, LOG_FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, out.getvalue())
+
+
+def identity_init(npp: torch.nn.Module) -> torch.nn.Module:
+    """Start the NPP at (nearly) the identity: pixel-branch 1×1 convs = I and their QA gains = 1
+    (the QA MLPs' last weights 0, bias 1: they learn their QP dependence from there), the U-Net
+    head's last conv = 0 with a tiny positive bias, so its ReLU is open: that conv learns from
+    the first step and the rest of the U-Net from the second (as a zero-initialised residual
+    branch does). The output is then X + 0.001, clamped.
+
+    An untrained NPP at PyTorch's default init outputs noise (pixel MSE ≈ 0.26 and KL ≈ 5 nats
+    to the pristine prediction on ImageNet crops), so training would first spend its budget
+    relearning the identity; starting there, every step works on the rate–accuracy trade."""
+    with torch.no_grad():
+        for conv in (npp.pixel1, npp.pixel2):  # type: ignore[union-attr]
+            conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            conv.bias.zero_()
+        for qa in list(npp.qa)[:2]:  # type: ignore[union-attr]  # the pixel branch's two gains
+            qa.mlp[2].weight.zero_()
+            qa.mlp[2].bias.fill_(1.0)
+        last = npp.head[2]  # type: ignore[index]
+        last.weight.zero_()
+        last.bias.fill_(1e-3)
+    return npp
+
+
+def _seed_step(seed: int, step: int) -> None:
+    torch.manual_seed((seed * 1_000_003 + step) % (2**63))
+
+
+def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
+          on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainState:
+    """Run (or continue) a training run up to ``cfg.steps``; returns the final state."""
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    out = cfg.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    npp = build_npp(cfg.npp)
+    if cfg.init == "identity":
+        identity_init(npp)
+    opt = torch.optim.Adam(npp.parameters(), lr=cfg.lr)
+    state = TrainState(0, 0.0, 0.0)
+    ckpt_path, log_path = out / CHECKPOINT, out / LOG
+    if resume and ckpt_path.is_file():
+        ck = load_checkpoint(ckpt_path, cfg)
+        npp.load_state_dict(ck["npp"])
+        opt.load_state_dict(ck["optimizer"])
+        state = TrainState(int(ck["step"]), float(ck["wall_s"]), float(ck["cpu_s"]))
+        _truncate_log(log_path, state.step)
+    elif log_path.exists():
+        log_path.unlink()
+    atomic_write_text(out / "config.json", cfg.model_dump_json(indent=1) + "\n")
+
+    task = get_task(cfg.task)
+    proxy = BpgProxy(resolve_path(cfg.proxy_params) if cfg.proxy_params else None, quantiser=cfg.quantiser)
+    lambdas = LambdaTable.from_sweep(resolve_path(cfg.lambda_points), cfg.distortion)
+    loss_fn = RDLoss(task, lambdas, beta=cfg.beta, distortion=cfg.distortion, normalise=cfg.normalise_rate)
+    data = TrainImages(cfg.data, cfg.seed, (cfg.qp_min, cfg.qp_max))
+    tb = _tensorboard(out / "tb") if cfg.tensorboard else None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=state.step, desc=cfg.name, unit="step")
+    pool_cm = EncoderPool(workers=cfg.encode_workers) if cfg.codec_forward == "real" else contextlib.nullcontext()
+    with pool_cm as pool, log_path.open("a", newline="") as log_file:
+        writer = csv.DictWriter(log_file, LOG_FIELDS)
+        if log_file.tell() == 0:
+            writer.writeheader()
+        st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode=cfg.codec_forward)
+        t_wall, t_cpu = time.perf_counter(), _cpu_seconds()
+        base_wall, base_cpu = state.wall_s, state.cpu_s
+        while state.step < cfg.steps:
+            batch = data.batch(state.step, cfg.batch_size)
+            _seed_step(cfg.seed, state.step)
+            cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in batch.quality])
+            npp.train()
+            x_bar = npp(batch.x, cond)["x_bar"]
+            coded = st(x_bar, batch.quality)
+            target = loss_fn.target(batch.x)
+            terms = loss_fn(batch.x, x_bar, coded, batch.quality, target)
+            total = float(terms["total"].detach())
+            if not math.isfinite(total):
+                raise FloatingPointError(f"step {state.step}: loss is {total}")
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            state.step += 1
+            state.wall_s = base_wall + time.perf_counter() - t_wall
+            state.cpu_s = base_cpu + _cpu_seconds() - t_cpu
+            row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
+                   **{k: float(terms[k].detach()) for k in ("total", "rate_bpp", "distortion", "pixel_mse", "lambda")},
+                   "proxy_bpp": float(coded["proxy_bits"].detach().mean()) / (batch.x.shape[-1] * batch.x.shape[-2]),
+                   "q_mean": float(batch.quality.float().mean()), "lr": opt.param_groups[0]["lr"]}
+            if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                writer.writerow(row)
+                log_file.flush()
+                if tb is not None:
+                    for k in LOG_FIELDS[3:]:
+                        tb.add_scalar(k, row[k], state.step)
+            if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
+                save_checkpoint(ckpt_path, cfg, npp, opt, state)
+            if on_step is not None:
+                on_step(state.step, row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['total']:.4f}", bpp=f"{row['rate_bpp']:.3f}")
+    if bar is not None:
+        bar.close()
+    if tb is not None:
+        tb.close()
+    return state
+
+
+def _tensorboard(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise ValueError("tensorboard: true needs the tensorboard package (pip install tensorboard); "
+                         "the CSV log is written without it") from exc
+    return SummaryWriter(str(folder))
