@@ -96,7 +96,8 @@ class RateModel(torch.nn.Module):
 
     def coefficients_at(self, quality: torch.Tensor) -> torch.Tensor:
         """(N,) q → (N, F) coefficient rows."""
-        qs, cs = self.qualities, self.coefficients
+        qs: torch.Tensor = self.qualities  # type: ignore[assignment]
+        cs: torch.Tensor = self.coefficients  # type: ignore[assignment]
         q = torch.clamp(quality.to(qs.dtype), qs[0], qs[-1])
         hi = torch.searchsorted(qs, q).clamp(1, len(qs) - 1)
         lo = hi - 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -26,12 +26,12 @@ class DataConfig(BaseModel):
 
     folder: str = "${shared}/data/imagenet/train"
     #: images in the folder (sorted by name) used for training: [first, first + count)
-    first: int = Field(200, ge=0)
-    count: int | None = Field(None, ge=1)
+    first: Annotated[int, Field(ge=0)] = 200
+    count: Annotated[int | None, Field(ge=1)] = None
     #: held out for validation and checkpoint selection: [holdout_first, + holdout_count)
-    holdout_first: int = Field(0, ge=0)
-    holdout_count: int = Field(50, ge=0)
-    crop: int = Field(224, ge=16)
+    holdout_first: Annotated[int, Field(ge=0)] = 0
+    holdout_count: Annotated[int, Field(ge=0)] = 50
+    crop: Annotated[int, Field(ge=16)] = 224
     hflip: bool = True
 
     def path(self) -> Path:
@@ -43,32 +43,32 @@ class TrainConfig(BaseModel):
 
     name: str = "npp"
     seed: int = 0
-    steps: int = Field(1000, ge=1)
-    batch_size: int = Field(8, ge=1)
-    lr: float = Field(1e-4, gt=0)
+    steps: Annotated[int, Field(ge=1)] = 1000
+    batch_size: Annotated[int, Field(ge=1)] = 4
+    lr: Annotated[float, Field(gt=0)] = 1e-4
     npp: str = "lite_qa"
     #: "identity": start the NPP at the identity map (training.train.loop.identity_init); "random": PyTorch's init
     init: Literal["identity", "random"] = "identity"
     task: str = "efficientnet_lite0"
     distortion: Literal["kl", "ce"] = "kl"
-    beta: float = Field(0.5, ge=0)
+    beta: Annotated[float, Field(ge=0)] = 0.5
     normalise_rate: bool = True
     #: rate–distortion points of the plain codec that set λ(q) (a sweep JSON's ``points``)
     lambda_points: str = "configs/training/bpg_efficientnet_lite0_points.json"
     proxy_params: str | None = None  # None: training/proxy/bpg_proxy_params.json
     quantiser: Literal["ste", "noise"] = "ste"
     codec_forward: Literal["real", "proxy"] = "real"
-    codec_level: int = Field(8, ge=0, le=9)
-    qp_min: int = Field(25, ge=0, le=51)
-    qp_max: int = Field(44, ge=0, le=51)
-    encode_workers: int = Field(2, ge=1)
-    torch_threads: int | None = Field(None, ge=1)
-    log_every: int = Field(1, ge=1)
+    codec_level: Annotated[int, Field(ge=0, le=9)] = 8
+    qp_min: Annotated[int, Field(ge=0, le=51)] = 25
+    qp_max: Annotated[int, Field(ge=0, le=51)] = 44
+    encode_workers: Annotated[int, Field(ge=1)] = 2
+    torch_threads: Annotated[int | None, Field(ge=1)] = None
+    log_every: Annotated[int, Field(ge=1)] = 1
     #: also write TensorBoard events under <out>/tb (needs `pip install tensorboard`; CSV is always written)
     tensorboard: bool = False
-    checkpoint_every: int = Field(50, ge=1)
+    checkpoint_every: Annotated[int, Field(ge=1)] = 50
     out: str = "runs/npp"
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: DataConfig = Field(default_factory=lambda: DataConfig())
 
     @field_validator("npp")
     @classmethod

@@ -34,7 +34,7 @@ from shared.codecs.bpg.codec import BpgCodec
 from shared.conditioning import conditioning_value
 from shared.pipeline import EncoderPool
 from shared.tasks import get_task
-from training.npp import build_npp
+from training.npp import NPP, build_npp
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, resolve_path
@@ -102,7 +102,7 @@ def _truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, out.getvalue())
 
 
-def identity_init(npp: torch.nn.Module) -> torch.nn.Module:
+def identity_init(npp: NPP) -> NPP:
     """Start the NPP at (nearly) the identity: pixel-branch 1×1 convs = I and their QA gains = 1
     (the QA MLPs' last weights 0, bias 1: they learn their QP dependence from there), the U-Net
     head's last conv = 0 with a tiny positive bias, so its ReLU is open: that conv learns from
@@ -113,13 +113,19 @@ def identity_init(npp: torch.nn.Module) -> torch.nn.Module:
     to the pristine prediction on ImageNet crops), so training would first spend its budget
     relearning the identity; starting there, every step works on the rate–accuracy trade."""
     with torch.no_grad():
-        for conv in (npp.pixel1, npp.pixel2):  # type: ignore[union-attr]
+        for conv in (npp.pixel1, npp.pixel2):
             conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            assert conv.bias is not None
             conv.bias.zero_()
-        for qa in list(npp.qa)[:2]:  # type: ignore[union-attr]  # the pixel branch's two gains
-            qa.mlp[2].weight.zero_()
-            qa.mlp[2].bias.fill_(1.0)
-        last = npp.head[2]  # type: ignore[index]
+        for qa in list(npp.qa)[:2]:  # the pixel branch's two gains
+            mlp = qa.mlp
+            assert isinstance(mlp, torch.nn.Sequential)
+            out_layer = mlp[2]
+            assert isinstance(out_layer, torch.nn.Linear)
+            out_layer.weight.zero_()
+            out_layer.bias.fill_(1.0)
+        last = npp.head[2]
+        assert isinstance(last, torch.nn.Conv2d) and last.bias is not None
         last.weight.zero_()
         last.bias.fill_(1e-3)
     return npp

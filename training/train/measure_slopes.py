@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     pixels = float(sum(c.shape[0] * c.shape[1] for c in crops))
     with torch.no_grad():
         ref = torch.cat([task.distill_target(_tensor(crops[i : i + 25])) for i in range(0, len(crops), 25)])
-    points = []
+    points: list[dict[str, Any]] = []
     with EncoderPool(workers=args.workers) as pool:
         for q in FIT_QPS:
             decoded, bits = round_trip_batch(crops, codec, q, pool=pool)
