@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +94,9 @@ def real_bits(
     level: int = 8,
     workers: int = 2,
     cache: Path | None = None,
-    on_decoded: Callable[[int, int, np.ndarray], None] | None = None,
 ) -> dict[int, np.ndarray]:
-    """Real BPG file bits of every sample at every QP (int64 arrays in sample order), cached.
-
-    ``on_decoded(qp, sample_index, decoded_rgb)`` sees each decoded picture when it is encoded
-    now (a cache hit decodes nothing; pass ``cache=False``-like fresh folder to force it).
-    """
+    """Real BPG file bits of every sample at every QP (int64 arrays in sample order), cached as
+    JSON under ``cache`` (default: the project cache root's ``training/proxy-fit``)."""
     codec = BpgCodec(level=level)
     ids = [s.id for s in samples]
     path = (cache or cache_dir("training") / "proxy-fit") / f"bpg-bits-{_key(codec, ids)}.json"
@@ -109,10 +105,7 @@ def real_bits(
     if missing:
         with EncoderPool(workers=workers) as pool:
             for q in missing:
-                decoded, bits = round_trip_batch([s.rgb for s in samples], codec, q, pool=pool)
-                if on_decoded is not None:
-                    for i, d in enumerate(decoded):
-                        on_decoded(q, i, d)
+                _, bits = round_trip_batch([s.rgb for s in samples], codec, q, pool=pool)
                 stored[str(q)] = [int(b) for b in bits]
                 atomic_write_json(path, {"codec": codec.settings(), "ids": ids, "bits": stored})
     return {q: np.asarray(stored[str(q)], dtype=np.int64) for q in qps}
