@@ -8,8 +8,6 @@ Routes and the service raise typed exceptions; they never build error responses 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,20 +25,14 @@ from shared.codecs.errors import (
     StreamTooLargeError,
     UnsupportedFeatureError,
 )
-from shared.wire import ANALYZE_PATH, ErrorBody
+from shared.service_errors import ErrorTable, ServiceError, error_response, lookup, validation_message
+from shared.wire import ANALYZE_PATH
 
 log = logging.getLogger("cloud")
 
 
-class CloudError(Exception):
-    """An error with its HTTP status and machine-readable code."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class CloudError(ServiceError):
+    """An error of the cloud service with its HTTP status and machine-readable code."""
 
 
 class UnauthorizedError(CloudError):
@@ -82,7 +74,7 @@ class NotReadyError(CloudError):
 
 
 #: library errors a request can cause → (status, code); the first matching class wins
-_LIBRARY: tuple[tuple[type[BaseException], int, str], ...] = (
+_LIBRARY: ErrorTable = (
     (StreamTooLargeError, 413, "too_many_pixels"),
     (CorruptStreamError, 400, "corrupt_stream"),
     (UnsupportedFeatureError, 415, "unsupported_feature"),
@@ -94,17 +86,13 @@ _LIBRARY: tuple[tuple[type[BaseException], int, str], ...] = (
 )
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status, headers=headers)
-
-
 def classify(exc: BaseException) -> tuple[int, str, str]:
     """(status, code, message) for any exception; unknown ones are a 500 that names no internals."""
     if isinstance(exc, CloudError):
         return exc.status, exc.code, exc.message
-    for cls, status, code in _LIBRARY:
-        if isinstance(exc, cls):
-            return status, code, str(exc) or cls.__name__
+    known = lookup(_LIBRARY, exc)
+    if known is not None:
+        return known
     return 500, "internal_error", "the cloud failed to process this request (see its log)"
 
 
@@ -114,14 +102,6 @@ def _outcome(status: int) -> str:
     if status == 503:
         return "overloaded"
     return "failed" if status >= 500 else "rejected"
-
-
-def _validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
-    parts = []
-    for e in errors[:5]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body"))
-        parts.append(f"{loc or 'request'}: {e.get('msg')}")
-    return "; ".join(parts)
 
 
 def _count(request: Request, status: int) -> None:
@@ -148,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
         _count(request, 422)
-        return error_response(422, "invalid_parameters", _validation_message(list(exc.errors())))
+        return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))
 
     async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}

@@ -29,20 +29,14 @@ from shared.codecs.errors import (
 from shared.manifest import ManifestError, OperatingPointError
 from shared.preprocess import PreprocessorError
 from shared.registry import RegistryError
+from shared.service_errors import ErrorTable, ServiceError, error_response, lookup, validation_message
 from shared.wire import ErrorBody
 
 log = logging.getLogger("edge")
 
 
-class EdgeError(Exception):
-    """An error with its HTTP status and machine-readable code."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class EdgeError(ServiceError):
+    """An error of the edge service with its HTTP status and machine-readable code."""
 
 
 class UnauthorizedError(EdgeError):
@@ -105,7 +99,7 @@ class EncoderUnavailableError(EdgeError):
 
 
 #: library errors a request can cause → (status, code); the first matching class wins
-_LIBRARY: tuple[tuple[type[Exception], int, str], ...] = (
+_LIBRARY: ErrorTable = (
     (InvalidQualityError, 422, "quality_out_of_range"),
     (StreamTooLargeError, 413, "image_too_large"),
     (InvalidImageError, 422, "invalid_image"),
@@ -122,29 +116,16 @@ _LIBRARY: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status, headers=headers)
-
-
 def classify(exc: BaseException) -> tuple[int, str, str]:
     """(status, code, message) for any exception; unknown ones are a 500 that names no internals."""
     if isinstance(exc, EdgeError):
         return exc.status, exc.code, exc.message
     if isinstance(exc, (ValidationError, RequestValidationError)):
-        return 422, "invalid_parameters", _validation_message(list(exc.errors()))  # type: ignore[arg-type]
-    for cls, status, code in _LIBRARY:
-        if isinstance(exc, cls):
-            return status, code, str(exc) or cls.__name__
+        return 422, "invalid_parameters", validation_message(list(exc.errors()))  # type: ignore[arg-type]
+    known = lookup(_LIBRARY, exc)
+    if known is not None:
+        return known
     return 500, "internal_error", "the edge failed to process this request (see its log)"
-
-
-def _validation_message(errors: list[dict[str, object]]) -> str:
-    parts = []
-    for e in errors[:5]:
-        where: tuple[object, ...] = tuple(e.get("loc", ()))  # type: ignore[arg-type]
-        loc = ".".join(str(x) for x in where if x not in ("query", "body"))
-        parts.append(f"{loc or 'request'}: {e.get('msg')}")
-    return "; ".join(parts)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -157,10 +138,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, code, message, headers)
 
     async def request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_parameters", _validation_message(list(exc.errors())))
+        return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))
 
     async def pydantic_validation(request: Request, exc: ValidationError) -> JSONResponse:
-        return error_response(422, "invalid_parameters", _validation_message(list(exc.errors())))  # type: ignore[arg-type]
+        return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))  # type: ignore[arg-type]
 
     async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
