@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared.metric_labels import BoundedLabels
 
 BITS_BUCKETS = (1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7)
 SECONDS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -32,8 +32,7 @@ class CloudMetrics:
                                     buckets=BITS_BUCKETS, registry=r)
         self.duplicates = Counter("prepicm_cloud_duplicates", "Requests for a (camera, frame) already stored",
                                   registry=r)
-        self._cameras: set[str] = set()
-        self._lock = threading.Lock()
+        self._cameras = BoundedLabels(MAX_CAMERA_LABELS)
         for stage in STAGES:
             self.stage_seconds.labels(stage=stage)
         for codec in (*codecs, "unknown"):
@@ -41,15 +40,7 @@ class CloudMetrics:
                 self.frames.labels(outcome=outcome, codec=codec, camera="none")
 
     def camera_label(self, camera_id: str | None) -> str:
-        if not camera_id:
-            return "unknown"
-        with self._lock:
-            if camera_id in self._cameras:
-                return camera_id
-            if len(self._cameras) < MAX_CAMERA_LABELS:
-                self._cameras.add(camera_id)
-                return camera_id
-        return "other"
+        return self._cameras(camera_id)
 
     def frame(self, outcome: str, codec: str | None, camera_id: str | None) -> None:
         self.frames.labels(outcome=outcome, codec=codec or "unknown", camera=self.camera_label(camera_id)).inc()

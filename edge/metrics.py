@@ -14,6 +14,8 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.metric_labels import BoundedLabels
+
 BITS_BUCKETS = (1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7)
 BPP_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 SECONDS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -54,7 +56,7 @@ class EdgeMetrics:
                                   registry=r)
         self.upload_retries = Counter("prepicm_edge_upload_retries", "Upload attempts repeated after a "
                                       "connect error or a 5xx", registry=r)
-        self._cameras: set[str] = set()
+        self._cameras = BoundedLabels(MAX_CAMERA_LABELS)
         self._dropped_seen = 0
         self._lock = threading.Lock()
         for stage in STAGES:
@@ -64,15 +66,7 @@ class EdgeMetrics:
                 self.frames.labels(outcome=outcome, codec=codec, camera="none")
 
     def camera_label(self, camera_id: str | None) -> str:
-        if not camera_id:
-            return "unknown"
-        with self._lock:
-            if camera_id in self._cameras:
-                return camera_id
-            if len(self._cameras) < MAX_CAMERA_LABELS:
-                self._cameras.add(camera_id)
-                return camera_id
-        return "other"
+        return self._cameras(camera_id)
 
     def frame(self, outcome: str, codec: str, camera_id: str | None) -> None:
         self.frames.labels(outcome=outcome, codec=codec, camera=self.camera_label(camera_id)).inc()
