@@ -11,7 +11,7 @@ Per image set and per bpgenc q, on whole pictures:
 - PSNR between the proxy's and the real codec's reconstructions (mean over images, dB);
 - PSNR of each against the source (mean over images, ``shared.metrics.image.mean_psnr``);
 
-and per set the proxy-vs-BPG BD-rate at equal PSNR (``evaluation.bdrate.bd_rate``, PCHIP; rate =
+and per set the proxy-vs-BPG BD-rate at equal PSNR (``shared.metrics.bdrate.bd_rate``, PCHIP; rate =
 Σ bits / Σ pixels per q; negative = the proxy claims fewer bits than BPG for the same PSNR).
 
 ImageNet train images 0..199 are held out from the rate model's fit; Kodak crops are in it, so
@@ -34,8 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation.bdrate import bd_rate  # noqa: E402
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
+from shared.metrics.bdrate import bd_rate  # noqa: E402
 from shared.metrics.image import capped_psnr, mean_psnr  # noqa: E402
 from shared.pipeline import EncoderPool, round_trip_batch  # noqa: E402
 from training.proxy.data import Sample, imagenet_holdout_samples, kodak_samples  # noqa: E402

@@ -77,7 +77,7 @@ class BenchResult:
         }
 
     def bd_rates(self, anchor: str = "bpg") -> dict[str, dict[str, Any]]:
-        from evaluation.bdrate import BDRateError, bd_rate
+        from shared.metrics.bdrate import BDRateError, bd_rate
 
         if anchor not in self.codecs:
             return {}

@@ -20,11 +20,11 @@ def _cli_error(msg: str) -> CliError:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Library errors that mean "bad input" and are reported as one line."""
-    from evaluation.bdrate import BDRateError
     from evaluation.config import SweepError
     from evaluation.keys import TaskIdentityError
     from evaluation.results import ResultsError
     from shared.datasets import DatasetError
+    from shared.metrics.bdrate import BDRateError
     from shared.preprocess import PreprocessorError
     from shared.runtime import RuntimeSettingsError
 
@@ -136,9 +136,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def add_eval_commands(subparsers: Any) -> None:
     """Register ``eval``, ``bdrate``, ``plot`` and ``bench`` on a subparsers object."""
-    from evaluation.bdrate import METHODS
     from shared.codecs import CODECS
     from shared.datasets import DATASETS
+    from shared.metrics.bdrate import METHODS
 
     try:
         from shared.tasks import TASKS

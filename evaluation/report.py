@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.bdrate import BootstrapResult, bd_rate, bootstrap_bd_rate, check_same_images
 from evaluation.registry import EVAL_METRICS
 from evaluation.results import Curve, ResultsError, load_curves
 from shared.atomic import atomic_write_json
+from shared.metrics.bdrate import BootstrapResult, bd_rate, bootstrap_bd_rate, check_same_images
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

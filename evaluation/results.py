@@ -1,5 +1,5 @@
 """Reading sweep outputs back: curves (one per codec × options × preprocessing) and their
-per-image data as :class:`~evaluation.bdrate.PerImageCurve` for paired bootstraps.
+per-image data as :class:`~shared.metrics.bdrate.PerImageCurve` for paired bootstraps.
 
 Several sweep folders can be combined (e.g. one per codec) when they scored the same images with
 the same model; anything else raises :class:`ResultsError`.
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.bdrate import PerImageCurve
 from evaluation.registry import EVAL_METRICS
+from shared.metrics.bdrate import PerImageCurve
 from shared.metrics.coco import CocoPerImage
 from shared.metrics.image import PSNR_IDENTICAL_DB
 from shared.tasks.outputs import DetectionOutput
@@ -174,7 +174,7 @@ def load_sweep(path: str | Path) -> SweepData:
 
 def load_curves(paths: list[str | Path]) -> dict[str, Curve]:
     """All curves of one or more sweep folders (same model), keyed by label. Which images each
-    curve covers is checked where curves are paired (:func:`evaluation.bdrate.pair_by_image`)."""
+    curve covers is checked where curves are paired (:meth:`shared.metrics.bdrate.PerImageCurve.reordered`)."""
     curves: dict[str, Curve] = {}
     ref: tuple[str, str] | None = None
     for path in paths:

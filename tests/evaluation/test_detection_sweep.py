@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.bdrate import bootstrap_bd_rate
 from evaluation.results import load_curves
 from evaluation.sweep import CodecSpec, SweepConfig, run_sweep
+from shared.metrics.bdrate import bootstrap_bd_rate
 from shared.metrics.coco import CocoPerImage, coco_map
 from shared.tasks.outputs import DetectionOutput
 

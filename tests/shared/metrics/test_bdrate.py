@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.bdrate import BDRateError, ImageSetMismatchError, PerImageCurve, bd_rate, bootstrap_bd_rate
+from shared.metrics.bdrate import BDRateError, ImageSetMismatchError, PerImageCurve, bd_rate, bootstrap_bd_rate
 
 RATES = np.array([0.12, 0.2, 0.35, 0.6, 1.1, 2.0])
 ACC = np.array([0.42, 0.58, 0.69, 0.76, 0.80, 0.82])
