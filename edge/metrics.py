@@ -34,8 +34,8 @@ class EdgeMetrics:
         r = self.registry
         self.frames = Counter("prepicm_edge_frames", "Frames by outcome, codec and camera",
                               ["outcome", "codec", "camera"], registry=r)
-        self.frame_bits = Histogram("prepicm_edge_frame_bits", "Bits of each frame's bitstream",
-                                    buckets=BITS_BUCKETS, registry=r)
+        self.frame_bits = Histogram("prepicm_edge_frame_bits", "Bits of each frame's bitstream, by camera",
+                                    ["camera"], buckets=BITS_BUCKETS, registry=r)
         self.frame_bpp = Histogram("prepicm_edge_frame_bpp", "Bits per pixel of each frame's bitstream",
                                    buckets=BPP_BUCKETS, registry=r)
         self.stage_seconds = Histogram("prepicm_edge_stage_seconds", "Wall-clock seconds per stage",
@@ -61,6 +61,7 @@ class EdgeMetrics:
         self._lock = threading.Lock()
         for stage in STAGES:
             self.stage_seconds.labels(stage=stage)
+        self.frame_bits.labels(camera="none")  # the series exists before the first frame, as for frames
         for codec in codecs:
             for outcome in OUTCOMES:
                 self.frames.labels(outcome=outcome, codec=codec, camera="none")
@@ -74,8 +75,8 @@ class EdgeMetrics:
     def stage(self, name: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=name).observe(seconds)
 
-    def encoded(self, bits: int, bpp: float) -> None:
-        self.frame_bits.observe(bits)
+    def encoded(self, bits: int, bpp: float, camera_id: str | None) -> None:
+        self.frame_bits.labels(camera=self.camera_label(camera_id)).observe(bits)
         self.frame_bpp.observe(bpp)
 
     def sampled(self, npp_bits: int, plain_bits: int) -> None:

@@ -47,9 +47,12 @@ def load_npp_preprocessor(directory: Path, settings: RuntimeSettings | None = No
     """Open the artifact with the backend the runtime settings name (``$PREPICM_NPP_BACKEND``,
     default ``auto``) and their thread counts for ONNX Runtime / torch."""
     s = settings or current_runtime()
-    options: dict[str, object] = {}
-    if s.npp_backend == "onnxruntime" and s.ort_intra_op_threads:
-        options["threads"] = s.ort_intra_op_threads
-    if s.npp_backend == "torch" and s.torch_threads:
-        options["threads"] = s.torch_threads
-    return NppPreprocessor(create_backend(s.npp_backend, directory, **options))
+    threads = None
+    if s.npp_backend == "onnxruntime":
+        threads = s.ort_intra_op_threads
+    elif s.npp_backend == "torch":
+        threads = s.torch_threads
+    # "auto" and tensorrt take no thread count: pass it only to the backends that have one
+    if threads:
+        return NppPreprocessor(create_backend(s.npp_backend, directory, threads=threads))
+    return NppPreprocessor(create_backend(s.npp_backend, directory))

@@ -112,7 +112,7 @@ class EdgeService:
             plain_enc, _ = await plain
             plain_bits = plain_enc.bits
             self.metrics.sampled(enc.bits, plain_bits)
-        self.metrics.encoded(enc.bits, enc.bpp)
+        self.metrics.encoded(enc.bits, enc.bpp, p.camera_id)
         out = Outcome(enc, plain_bits, rc_trials=trials, timings_s=timings)
         if not p.forward:
             self.metrics.frame("encoded", codec, p.camera_id)

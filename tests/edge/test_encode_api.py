@@ -52,7 +52,7 @@ def test_forward_false_returns_a_real_bpg_of_the_frame(client: TestClient, small
     # the same bytes an in-process encode with the same settings gives (deterministic codec)
     assert r.content == EncodePipeline(get_codec("bpg", level=0)).encode(small_frame, 32).bitstream
     assert _value(client, "prepicm_edge_frames_total", outcome="encoded", codec="bpg", camera="cam-a") == before + 1
-    assert _value(client, "prepicm_edge_frame_bits_count") >= 1
+    assert _value(client, "prepicm_edge_frame_bits_count", camera="cam-a") >= 1
 
 
 def test_multipart_with_form_fields(client: TestClient, small_png: bytes, small_frame: np.ndarray) -> None:
