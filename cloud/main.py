@@ -24,6 +24,7 @@ from cloud.models import load_models
 from cloud.state import CloudState
 from cloud.store import ResultStore
 from shared.codecs import codec_names
+from shared.runtime import apply_runtime, runtime_settings
 
 log = logging.getLogger("cloud")
 
@@ -32,6 +33,9 @@ log = logging.getLogger("cloud")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: CloudSettings = app.state.settings
     metrics: CloudMetrics = app.state.metrics
+    # thread counts (torch for the task models, x265/decoders) from the one owner, before any model
+    # loads, so this process and the edge on the same host do not each size their pools to every core
+    runtime = apply_runtime(runtime_settings())
     async with contextlib.AsyncExitStack() as stack:  # whatever started is stopped, in reverse
         store = ResultStore(settings.database_url())
         stack.callback(store.close)
@@ -51,8 +55,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         analyzer = Analyzer(settings, metrics, store, batchers, arrivals)
         app.state.cloud = CloudState(settings, metrics, store, batchers, analyzer)
         stack.callback(delattr, app.state, "cloud")
-        log.info("tasks %s on %s, batches of ≤ %d within %g ms, store %s", ",".join(batchers),
-                 settings.DEVICE, settings.MAX_BATCH, settings.MAX_DELAY_MS, store.url)
+        log.info("tasks %s on %s, batches of ≤ %d within %g ms, store %s, torch threads %s", ",".join(batchers),
+                 settings.DEVICE, settings.MAX_BATCH, settings.MAX_DELAY_MS, store.url,
+                 runtime.torch_threads or "torch's default")
         yield
 
 
