@@ -103,3 +103,27 @@ def test_identity_init_starts_at_the_identity(variant: str) -> None:
     opt.zero_grad()
     ((npp(x, torch.tensor([[0.5], [0.9]]))["x_bar"] - 0.5) ** 2).sum().backward()
     assert npp.down1.body[0][0].weight.grad.abs().sum() > 0  # type: ignore[index, union-attr]  # then the U-Net
+
+
+def test_validation_logs_bd_rates_and_keeps_the_best_for_export(tmp_path: Path, data_dir: Path) -> None:
+    from training.export.artifact import load_checkpoint as load_for_export
+    from training.train.loop import BEST, VALIDATION_LOG
+
+    over = {"out": str(tmp_path / "v"), "steps": 2, "validate_every": 1, "validate_qualities": [28, 40],
+            "validate_tasks": [], "validate_bootstrap": 10}
+    cfg = load_config(SMOKE, over)
+    # validation settings never change the trajectory, so they may change between resumes
+    assert cfg.identity() == load_config(SMOKE, {"out": "elsewhere"}).identity()
+    train(cfg)
+    rows = list(csv.DictReader((tmp_path / "v" / VALIDATION_LOG).open()))
+    assert [r["step"] for r in rows] == ["0", "1", "2"]
+    for r in rows:  # both curves were coded by the real codec: positive rates that fall with q
+        assert float(r["plain_bpp_q28"]) > float(r["plain_bpp_q40"]) > 0
+        assert float(r["bpp_q28"]) > float(r["bpp_q40"]) > 0
+        assert "bd_kl_efficientnet_lite0" in r and "bd_agree_efficientnet_lite0" in r
+    npp = build_npp("test_tiny")
+    meta = load_for_export(npp, "test_tiny", tmp_path / "v" / BEST)
+    assert meta["step"] in (0, 1, 2) and meta["qps"][0] == 25 and meta["trained_codecs"] == ["bpg"]
+    # resuming keeps the rows up to the checkpoint and appends
+    train(load_config(SMOKE, {**over, "steps": 3}))
+    assert [r["step"] for r in csv.DictReader((tmp_path / "v" / VALIDATION_LOG).open())] == ["0", "1", "2", "3"]

@@ -67,6 +67,14 @@ class TrainConfig(BaseModel):
     #: also write TensorBoard events under <out>/tb (needs `pip install tensorboard`; CSV is always written)
     tensorboard: bool = False
     checkpoint_every: Annotated[int, Field(ge=1)] = 50
+    #: validate on the held-out images every this many steps (0: never); the best checkpoint by
+    #: BD-rate at equal KL on ``task`` is kept as <out>/best.pt
+    validate_every: Annotated[int, Field(ge=0)] = 0
+    #: the qualities validation codes at (≥ 2, for a BD-rate)
+    validate_qualities: list[int] = Field(default_factory=lambda: [26, 30, 34, 38, 42], min_length=2)
+    #: task models scored beside ``task`` in validation, never trained against (transfer)
+    validate_tasks: list[str] = Field(default_factory=lambda: ["mobilenet_v2"])
+    validate_bootstrap: Annotated[int, Field(ge=10)] = 200
     out: str = "runs/npp"
     data: DataConfig = Field(default_factory=lambda: DataConfig())
 
@@ -91,7 +99,8 @@ class TrainConfig(BaseModel):
     def identity(self) -> str:
         """A hash of everything that changes the trajectory (not ``steps``, ``out``, logging)."""
         d = self.model_dump()
-        for k in ("steps", "out", "log_every", "checkpoint_every", "encode_workers", "torch_threads"):
+        for k in ("steps", "out", "log_every", "checkpoint_every", "encode_workers", "torch_threads",
+                  *(k for k in d if k.startswith("validate_"))):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

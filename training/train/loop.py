@@ -10,8 +10,12 @@ Checkpoints (``<out>/checkpoint.pt``, written atomically every ``checkpoint_ever
 the end) hold the NPP, the optimiser, the step, the accumulated time and the config identity;
 resuming from one continues exactly as if the run had not stopped (tests check bit-identity).
 Logs: ``<out>/log.csv``, one row per ``log_every`` steps (rows past a checkpoint that a crash
-left behind are dropped on resume). With ``tensorboard: true`` the same scalars also go to
-``<out>/tb`` (needs the ``tensorboard`` package, which the project does not require).
+left behind are dropped on resume). With ``validate_every`` the held-out images are coded by the
+real codec with and without the NPP every that many steps (:mod:`training.train.validate`); the
+BD-rates go to ``<out>/validation.csv`` and the best NPP by BD-rate at equal KL on the training
+task to ``<out>/best.pt`` (weights and provenance, what ``training.export --checkpoint`` reads).
+With ``tensorboard: true`` the same scalars also go to ``<out>/tb`` (needs the ``tensorboard``
+package, which the project does not require).
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, resolve_path
 from training.train.data import TrainImages
 from training.train.loss import LambdaTable, RDLoss
+from training.train.validate import Validator, npp_prefilter
 
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
 LOG = "log.csv"
+VALIDATION_LOG = "validation.csv"
 FORMAT = "prepicm.train/1"
 LOG_FIELDS = ("step", "wall_s", "cpu_s", "total", "rate_bpp", "distortion", "pixel_mse", "lambda",
               "proxy_bpp", "q_mean", "lr")
@@ -91,15 +98,20 @@ def load_checkpoint(path: Path, cfg: TrainConfig | None = None) -> dict[str, Any
     return ck
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def _truncate_log(path: Path, step: int) -> list[dict[str, str]]:
+    """Drop rows past ``step`` (a crash after the last checkpoint); returns the rows kept."""
     if not path.is_file():
-        return
-    rows = [r for r in csv.DictReader(path.open()) if int(r["step"]) <= step]
+        return []
+    with path.open() as f:
+        reader = csv.DictReader(f)
+        fields = list(reader.fieldnames or LOG_FIELDS)
+        rows = [r for r in reader if int(r["step"]) <= step]
     out = io.StringIO()
-    w = csv.DictWriter(out, LOG_FIELDS)
+    w = csv.DictWriter(out, fields)
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, out.getvalue())
+    return rows
 
 
 def identity_init(npp: NPP) -> NPP:
@@ -155,8 +167,11 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
         opt.load_state_dict(ck["optimizer"])
         state = TrainState(int(ck["step"]), float(ck["wall_s"]), float(ck["cpu_s"]))
         _truncate_log(log_path, state.step)
-    elif log_path.exists():
-        log_path.unlink()
+        validated = _truncate_log(out / VALIDATION_LOG, state.step)
+    else:
+        validated = []
+        for stale in (log_path, out / VALIDATION_LOG, out / BEST):
+            stale.unlink(missing_ok=True)
     atomic_write_text(out / "config.json", cfg.model_dump_json(indent=1) + "\n")
 
     task = get_task(cfg.task)
@@ -176,6 +191,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
         if log_file.tell() == 0:
             writer.writeheader()
         st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode=cfg.codec_forward)
+        validation = _Validation(cfg, data, task, pool, validated) if cfg.validate_every else None
+        if validation is not None and not validated:  # where the run starts from: the reference row
+            validation.run(npp, state)
         t_wall, t_cpu = time.perf_counter(), _cpu_seconds()
         base_wall, base_cpu = state.wall_s, state.cpu_s
         while state.step < cfg.steps:
@@ -208,6 +226,8 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
                         tb.add_scalar(k, row[k], state.step)
             if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
                 save_checkpoint(ckpt_path, cfg, npp, opt, state)
+            if validation is not None and (state.step % cfg.validate_every == 0 or state.step == cfg.steps):
+                validation.run(npp, state)
             if on_step is not None:
                 on_step(state.step, row)
             if bar is not None:
@@ -218,6 +238,49 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
     if tb is not None:
         tb.close()
     return state
+
+
+class _Validation:
+    """Validation passes of one run: the CSV log and the best checkpoint so far."""
+
+    def __init__(self, cfg: TrainConfig, data: TrainImages, task: Any, pool: EncoderPool | None,
+                 logged: list[dict[str, str]]) -> None:
+        holdout = data.holdout()
+        tasks = {cfg.task: task, **{name: get_task(name) for name in cfg.validate_tasks if name != cfg.task}}
+        self.cfg, self.key = cfg, f"bd_kl_{cfg.task}"
+        self.validator = Validator(holdout.x, holdout.ids, cfg.validate_qualities,
+                                   BpgCodec(level=cfg.codec_level), tasks, pool, bootstrap=cfg.validate_bootstrap,
+                                   seed=cfg.seed)
+        self.path, self.best_path = cfg.out_dir() / VALIDATION_LOG, cfg.out_dir() / BEST
+        done = [float(r[self.key]) for r in logged if r.get(self.key) not in (None, "", "nan")]
+        self.best = min(done) if done else math.inf
+
+    def run(self, npp: NPP, state: TrainState) -> dict[str, float]:
+        result = self.validator.run(npp_prefilter(npp))
+        row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
+               **result.row()}
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        value = row[self.key]
+        if math.isfinite(value) and value < self.best:
+            self.best = value
+            save_best(self.best_path, self.cfg, npp, state, row)
+        return row
+
+
+def save_best(path: Path, cfg: TrainConfig, npp: torch.nn.Module, state: TrainState,
+              metrics: dict[str, float]) -> None:
+    """Weights and provenance in the form ``training.export --checkpoint`` reads."""
+    buf = io.BytesIO()
+    torch.save({"state_dict": npp.state_dict(), "variant": cfg.npp, "run_id": f"{cfg.name}@{state.step}",
+                "identity": cfg.identity(), "step": state.step, "cpu_s": state.cpu_s,
+                "qps": list(range(cfg.qp_min, cfg.qp_max + 1)), "trained_codecs": ["bpg"],
+                "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}}, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _tensorboard(folder: Path) -> Any:
