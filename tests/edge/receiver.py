@@ -9,7 +9,6 @@ sent, and to make "the cloud" go down, answer 5xx or 4xx, and come back.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,12 +21,7 @@ from starlette.routing import Route
 
 from shared.pipeline import decode
 from shared.wire import ANALYZE_PATH, AnalyzeParams, AnalyzeResult, ErrorBody
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import free_port
 
 
 @dataclass
