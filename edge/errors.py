@@ -116,10 +116,16 @@ _LIBRARY: ErrorTable = (
 )
 
 
+#: Starlette's own refusals (routing, form parsing) → our codes
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+
 def classify(exc: BaseException) -> tuple[int, str, str]:
     """(status, code, message) for any exception; unknown ones are a 500 that names no internals."""
     if isinstance(exc, EdgeError):
         return exc.status, exc.code, exc.message
+    if isinstance(exc, StarletteHTTPException):  # e.g. a multipart form over its limits: a 4xx, not a failure
+        return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
     if isinstance(exc, (ValidationError, RequestValidationError)):
         return 422, "invalid_parameters", validation_message(list(exc.errors()))  # type: ignore[arg-type]
     known = lookup(_LIBRARY, exc)
@@ -144,9 +150,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))  # type: ignore[arg-type]
 
     async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
-                              getattr(exc, "headers", None))
+        status, code, message = classify(exc)
+        return error_response(status, code, message, getattr(exc, "headers", None))
 
     app.add_exception_handler(RequestValidationError, request_validation)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, pydantic_validation)  # type: ignore[arg-type]

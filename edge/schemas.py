@@ -17,8 +17,10 @@ class EncodeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="the camera's stable id")
-    frame_id: int = Field(ge=0, description="the camera's frame counter; (camera_id, frame_id) is unique")
-    captured_at: float | None = Field(None, ge=0, description="capture time (Unix seconds); default: now")
+    # the cloud keeps frame ids as signed 64-bit integers: a larger one is the camera's error (422), not a 502
+    frame_id: int = Field(ge=0, le=2**63 - 1, description="the camera's frame counter; (camera_id, frame_id) is unique")
+    captured_at: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                      description="capture time (Unix seconds); default: now")
     codec: str | None = Field(None, description="codec registry name; default: the edge's CODEC")
     quality: int | None = Field(None, description="codec quality (QP for BPG); default: rate control or QUALITY")
     target_bpp: float | None = Field(None, gt=0, le=64, description="rate control: aim at this many bits per pixel")
