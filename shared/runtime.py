@@ -94,6 +94,18 @@ def runtime_settings(environ: Mapping[str, str] | None = None, **overrides: obje
         raise RuntimeSettingsError(f"invalid runtime settings: {bad}") from None
 
 
+def child_environment(overrides: Mapping[str, str], *, drop_prefixes: tuple[str, ...] = (),
+                      environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process this one starts (the demo and benchmarks start the
+    services this way): ``environ`` (default: this process's) without the variables that start
+    with one of ``drop_prefixes`` (so a shell's ``PREPICM_EDGE_*`` cannot leak into a service
+    started with settings of its own), plus ``overrides``."""
+    env = os.environ if environ is None else environ
+    out = {k: v for k, v in env.items() if not k.startswith(drop_prefixes)} if drop_prefixes else dict(env)
+    out.update(overrides)
+    return out
+
+
 _active: RuntimeSettings | None = None
 
 

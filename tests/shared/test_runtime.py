@@ -30,3 +30,12 @@ def test_applied_settings_are_what_codecs_see() -> None:
         assert current_runtime() is s and s.x265_params() == ":frame-threads=1"
     finally:
         rt._active = saved
+
+
+def test_child_environment_drops_prefixes_and_adds_overrides() -> None:
+    from shared.runtime import child_environment
+
+    parent = {"PATH": "/bin", "PREPICM_EDGE_PORT": "1", "PREPICM_X265_POOLS": "2"}
+    env = child_environment({"PREPICM_EDGE_DEV": "true"}, drop_prefixes=("PREPICM_EDGE_",), environ=parent)
+    assert env == {"PATH": "/bin", "PREPICM_X265_POOLS": "2", "PREPICM_EDGE_DEV": "true"}
+    assert child_environment({}, environ=parent) == parent and parent["PREPICM_EDGE_PORT"] == "1"
