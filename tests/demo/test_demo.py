@@ -118,3 +118,19 @@ def test_the_demo_imports_only_shared_among_the_project_packages() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
             assert not {n.split(".")[0] for n in names} & project, f"{path.name} imports {names}"
+
+
+@linux_only
+def test_an_npp_artifact_runs_and_bits_saved_are_measured(tmp_path: Path) -> None:
+    from training.export import ExportOptions, export_artifact
+
+    artifact = tmp_path / "npp"
+    export_artifact("test_tiny", artifact, options=ExportOptions(parity_kodak=0))
+    proc = _demo("--frames", "1", "--tasks", "efficientnet_lite0", "--npp", str(artifact))
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out
+    assert "edge runs NPP npp-test_tiny-UNTRAINED-" in out, out
+    row = next(line for line in out.splitlines() if line.startswith("| demo-cam-0 | 0 |"))
+    assert row.split(" | ")[10] != "-"  # the preprocess stage ran
+    assert re.search(r"bits saved vs plain codec at the same QP: -?\d+ of \d+ \([+-]\d+\.\d%\) over 1 frames", out), out
+    assert _sessions_alive(_pids(out)) == []
