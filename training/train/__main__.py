@@ -16,11 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--steps", type=int, help="train up to this many steps in total (overrides the config)")
     ap.add_argument("--out", help="run folder (overrides the config)")
+    ap.add_argument("--threads", type=int, help="torch threads (overrides the config; does not change the run)")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        cfg = load_config(args.config, {"steps": args.steps, "out": args.out})
+        cfg = load_config(args.config, {"steps": args.steps, "out": args.out, "torch_threads": args.threads})
         state = train(cfg, resume=not args.fresh, progress=not args.no_progress)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
