@@ -6,12 +6,12 @@ Usage: python benchmarks/services_throughput.py [--cameras 1 4 16] [--seconds 25
 
 **Services**: ``python -m cloud`` and ``python -m edge`` started by :mod:`demo.services` (free
 loopback ports, temporary SQLite and spool, no NPP, BPG at ``--bpg-level``, default 8 = the edge's
-default). Each camera is an httpx client in this process that sends Kodak PNG files to
-``POST /encode`` back to back, one request in flight (a closed loop: the fleet offers as much load
-as the services take). Per-stage times come from the answers (edge: ``decode_input``, ``encode`` = pool wall time, ``upload`` =
-the round trip to the cloud; cloud: ``decode``, ``queue`` = the batch wait, ``analyze:<task>`` =
-the batch's predict time); the batch-size histogram is the difference of the cloud's
-``/metrics`` before and after the run.
+default). Each camera is an httpx client in this process that sends Kodak PNG files to ``POST
+/encode`` back to back, one request in flight (a closed loop: the fleet offers as much load as the
+services take). Per-stage times come from the answers (edge: ``decode_input``, ``encode`` = pool
+wall time, ``upload`` = the round trip to the cloud; cloud: ``decode``, ``queue`` = the batch wait,
+``analyze:<task>`` = the batch's predict time); the batch-size histogram is the difference of the
+cloud's ``/metrics`` before and after the run.
 
 **In-process**: the same work through the one pipeline called directly, with the same structure
 and thread counts: one thread per camera, the frame (already RGB) encoded in an
