@@ -21,9 +21,6 @@ from shared.wire import AnalyzeResult
 
 metadata = sa.MetaData()
 
-#: the largest frame id a BIGINT (and SQLite's INTEGER) column holds; larger ones are refused up front
-MAX_FRAME_ID = 2**63 - 1
-
 results = sa.Table(
     "results",
     metadata,

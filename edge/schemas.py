@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.wire import AnalyzeParams
+from shared.wire import MAX_FRAME_ID, AnalyzeParams
 
 #: the camera id rule of the wire format, read from it so the two cannot drift apart
 CAMERA_ID_PATTERN: str = AnalyzeParams.model_json_schema()["properties"]["camera_id"]["pattern"]
@@ -17,8 +17,8 @@ class EncodeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="the camera's stable id")
-    # the cloud keeps frame ids as signed 64-bit integers: a larger one is the camera's error (422), not a 502
-    frame_id: int = Field(ge=0, le=2**63 - 1, description="the camera's frame counter; (camera_id, frame_id) is unique")
+    frame_id: int = Field(ge=0, le=MAX_FRAME_ID,
+                          description="the camera's frame counter; (camera_id, frame_id) is unique")
     captured_at: float | None = Field(None, ge=0, allow_inf_nan=False,
                                       description="capture time (Unix seconds); default: now")
     codec: str | None = Field(None, description="codec registry name; default: the edge's CODEC")

@@ -25,6 +25,11 @@ ENCODE_PATH = "/encode"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 
 
+#: frame ids are stored as signed 64-bit integers (BIGINT in PostgreSQL, INTEGER in SQLite): a larger
+#: one is refused where it enters (a 422), never left to fail in a database driver or to be retried
+MAX_FRAME_ID = 2**63 - 1
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -33,8 +38,9 @@ class AnalyzeParams(_Model):
     """Query parameters of ``POST /analyze`` (the body is the bitstream)."""
 
     camera_id: str = Field(pattern=_ID, description="the camera's stable id")
-    frame_id: int = Field(ge=0, description="the camera's frame counter; (camera_id, frame_id) is unique")
-    captured_at: float = Field(ge=0, description="capture time, seconds since the Unix epoch")
+    frame_id: int = Field(ge=0, le=MAX_FRAME_ID,
+                          description="the camera's frame counter; (camera_id, frame_id) is unique")
+    captured_at: float = Field(ge=0, allow_inf_nan=False, description="capture time, seconds since the Unix epoch")
     codec: str | None = Field(None, description="codec name; default: detected from the bitstream's header")
     tasks: str | None = Field(None, description="comma-separated task names; default: the cloud's configured tasks")
     # what the edge knows about the frame, stored with the result
