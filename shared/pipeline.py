@@ -27,6 +27,7 @@ settings they are given before they encode.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from collections import deque
@@ -145,6 +146,17 @@ def analyze(image: np.ndarray, tasks: Sequence[TaskModel]) -> Analysis:
 
 def _init_worker(settings: RuntimeSettings) -> None:
     apply_runtime(settings)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """A worker whose parent died (SIGKILL, OOM) is re-parented; it must not outlive it encoding
+    nothing. Polling works with every start method, unlike a parent-death signal, which Linux
+    ties to the *thread* that forked the worker (a short-lived thread in a thread pool)."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 class EncoderPool:

@@ -60,3 +60,45 @@ def test_pool_keeps_order_and_refuses_bad_sizes() -> None:
         assert pool.submit(pow, 2, 5).result() == 32
     with pytest.raises(ValueError, match="workers"):
         EncoderPool(workers=0)
+
+
+def test_workers_exit_when_their_parent_is_killed() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\n"
+              "from shared.pipeline import EncoderPool\n"
+              "pool = EncoderPool(workers=1)\n"
+              "pool.submit(abs, -1).result()\n"
+              "print(*pool._executor._processes, flush=True)\n"
+              "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        assert parent.stdout is not None
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert workers
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [w for w in alive if _alive(w)]
+        assert not alive, f"encoder workers {alive} outlived their killed parent"
+    finally:
+        parent.kill()
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
