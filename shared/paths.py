@@ -18,6 +18,15 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+#: the NPP the project ships (exported by ``training.export``; see docs/training.md for how it was trained)
+SHIPPED_NPP = "npp-lite_qa-bpg-efficientnet_lite0"
+
+
+def shipped_npp_dir() -> Path:
+    """The committed NPP artifact (manifest.json + ONNX + TorchScript) under ``<repo>/models``."""
+    return repo_root() / "models" / SHIPPED_NPP
+
+
 def shared_data_dir(settings: RuntimeSettings | None = None) -> Path:
     """The shared data/weights folder: `$PREPICM_SHARED_DIR`, else `<repo root>/../shared`."""
     s = settings or current_runtime()

@@ -13,8 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.codecs import CODECS
+from shared.paths import shipped_npp_dir
 
 MIB = 1024 * 1024
+
+
+def _shipped_npp() -> Path | None:
+    d = shipped_npp_dir()
+    return d if (d / "manifest.json").is_file() else None
 
 
 class BandwidthBudget(BaseModel):
@@ -59,7 +65,8 @@ class EdgeSettings(BaseSettings):
     MAX_IN_FLIGHT: int = Field(default=16, ge=1, le=1024)
 
     # what runs on a frame
-    NPP_ARTIFACT: Path | None = None
+    #: an exported NPP folder; default the one the project ships (when present), "none" for none
+    NPP_ARTIFACT: Path | None = Field(default_factory=lambda: _shipped_npp())
     NPP_BACKEND: str = "auto"
     CODEC: str = "bpg"
     #: per codec name, the options its constructor takes, e.g. {"bpg": {"level": 5}}
@@ -77,6 +84,11 @@ class EdgeSettings(BaseSettings):
     # reliability
     SPOOL_DIR: Path | None = None  # None: shared.paths.cache_dir("edge") / "spool"
     SPOOL_MAX_BYTES: int = Field(default=256 * MIB, ge=1)
+
+    @field_validator("NPP_ARTIFACT", mode="before")
+    @classmethod
+    def _none_word(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.strip().lower() in ("", "none") else v
 
     @field_validator("CODEC")
     @classmethod

@@ -52,9 +52,10 @@ def small_png(small_frame) -> bytes:  # type: ignore[no-untyped-def]
     return png_bytes(small_frame)
 
 
-#: fast test settings: one encoder process, BPG at level 0 (x265 ultrafast), short backoffs
-FAST = {"DEV": True, "ENCODE_WORKERS": 1, "CODEC_OPTIONS": {"bpg": {"level": 0}}, "RETRY_BACKOFF_S": 0.01,
-        "DELIVERY_BACKOFF_MAX_S": 0.2, "CONNECT_TIMEOUT_S": 1.0, "UPLOAD_TIMEOUT_S": 10.0}
+#: fast test settings: no NPP (not even the shipped one), one encoder process, BPG at level 0 (x265 ultrafast),
+#: short backoffs
+FAST = {"DEV": True, "NPP_ARTIFACT": None, "ENCODE_WORKERS": 1, "CODEC_OPTIONS": {"bpg": {"level": 0}},
+        "RETRY_BACKOFF_S": 0.01, "DELIVERY_BACKOFF_MAX_S": 0.2, "CONNECT_TIMEOUT_S": 1.0, "UPLOAD_TIMEOUT_S": 10.0}
 
 
 @pytest.fixture

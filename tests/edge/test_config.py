@@ -32,3 +32,13 @@ def test_environment_prefix_and_json_values(monkeypatch: pytest.MonkeyPatch) -> 
 def test_unsafe_or_unknown_values_fail_fast(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         EdgeSettings(DEV=True, **bad)  # type: ignore[arg-type]
+
+
+def test_the_shipped_npp_is_the_default_and_none_turns_it_off() -> None:
+    from shared.paths import shipped_npp_dir
+
+    shipped = shipped_npp_dir()
+    expected = shipped if (shipped / "manifest.json").is_file() else None
+    assert expected == EdgeSettings(DEV=True).NPP_ARTIFACT
+    for off in ("none", "None", ""):
+        assert EdgeSettings(DEV=True, NPP_ARTIFACT=off).NPP_ARTIFACT is None  # type: ignore[arg-type]
