@@ -156,7 +156,8 @@ def add_eval_commands(subparsers: Any) -> None:
     p.add_argument("--qualities", nargs="+", metavar="CODEC=Q1,Q2,...", help="per codec (defaults per codec)")
     p.add_argument("--codec-option", nargs="+", metavar="CODEC:KEY=VALUE", help="e.g. bpg:level=8")
     p.add_argument("--preprocess", nargs="+", metavar="SPEC",
-                   help="none | registered name | module:function | artifact dir (default none)")
+                   help="none | shipped (the committed NPP) | registered name | module:function | artifact dir "
+                        "(default none)")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--out", help="output folder (points/, sweep.json, report/)")
     p.add_argument("--cache-dir", default=None,

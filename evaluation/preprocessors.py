@@ -2,6 +2,7 @@
 
 - ``"none"`` → no preprocessing;
 - a built-in name (:data:`shared.preprocess.PREPROCESSORS`, e.g. ``gaussian_blur``);
+- ``"shipped"`` → the NPP the project ships (:func:`shared.paths.shipped_npp_dir`);
 - a directory holding an exported NPP (``manifest.json``): opened with the edge backends
   (:func:`edge.preprocessor.load_npp_preprocessor`), so the sweep scores what the edge runs;
 - ``"package.module:function"``: that callable (an object with ``is_preprocessor_factory = True``
@@ -18,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from shared.paths import shipped_npp_dir
 from shared.preprocess import PREPROCESSORS, Preprocessor, PreprocessorError, preprocessor_id
+
+SHIPPED = "shipped"
 
 PreprocessSpec = str | Callable[..., np.ndarray] | None
 
@@ -60,6 +64,10 @@ def load_preprocessor(spec: PreprocessSpec) -> Preprocessor | None:
         return None
     if s in PREPROCESSORS:
         return PREPROCESSORS.get(s)()
+    if s == SHIPPED:
+        if not (shipped_npp_dir() / "manifest.json").is_file():
+            raise PreprocessorError(f"'{SHIPPED}': no NPP artifact is committed at {shipped_npp_dir()}")
+        return _load_artifact(shipped_npp_dir())
     if Path(s).is_dir():
         return _load_artifact(Path(s))
     if ":" in s:
@@ -70,7 +78,7 @@ def load_preprocessor(spec: PreprocessSpec) -> Preprocessor | None:
             raise PreprocessorError(f"preprocessor {s!r} is a {type(obj).__name__}, not a callable")
         return obj  # type: ignore[no-any-return]
     raise PreprocessorError(
-        f"unknown preprocessor {s!r}: not 'none', not a built-in ({', '.join(PREPROCESSORS.names())}), "
+        f"unknown preprocessor {s!r}: not 'none' or '{SHIPPED}', not a built-in ({', '.join(PREPROCESSORS.names())}), "
         "not an artifact directory, not 'module:function'"
     )
 
