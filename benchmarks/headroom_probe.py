@@ -1,0 +1,136 @@
+"""Headroom probe: how much can the proxy's gradients buy at all, with no network in the way?
+
+    python benchmarks/headroom_probe.py                        # 48 images, 20 Adam steps per q
+    python benchmarks/headroom_probe.py --images 16 --steps 10 # a quick look
+
+The pixels of each image are optimised directly, separately for every BPG quality q, against
+the training loss (``training.train.loss.RDLoss``: real-codec rate + λ(q)·KL + β·pixel MSE, λ
+at the plain codec's slope, forward through the real codec and backward through the proxy,
+exactly what the NPP trains with). The optimised images are then coded by the real codec at q
+and scored; the BD-rate against the plain codec on the same images says how far the curve can
+move when every pixel is free. It separates "the proxy's gradients are uninformative" (≈ 0 here)
+from "the NPP is too small or undertrained" (large here, small for the NPP).
+
+Two task models score the result: EfficientNet-Lite0, the one optimised against (its number is
+partly adversarial), and MobileNetV2, never seen (its number is the transferable, semantic
+part). Images: centre 224×224 crops of ImageNet train images from the NPP's training range
+(``--first``; the held-out range 0..49 is left alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
+from shared.metrics.bdrate import bootstrap_bd_rate  # noqa: E402
+from shared.pipeline import EncoderPool  # noqa: E402
+from shared.tasks import get_task  # noqa: E402
+from training.proxy.model import BpgProxy  # noqa: E402
+from training.proxy.real_codec import StraightThroughCodec  # noqa: E402
+from training.train.config import DataConfig, resolve_path  # noqa: E402
+from training.train.data import TrainImages  # noqa: E402
+from training.train.loop import _cpu_seconds  # noqa: E402
+from training.train.loss import LambdaTable, RDLoss  # noqa: E402
+from training.train.validate import score  # noqa: E402
+
+QUALITIES = (26, 30, 34, 38, 42)
+
+
+def optimise(x: torch.Tensor, q: int, st: StraightThroughCodec, loss_fn: RDLoss, steps: int, lr: float,
+             batch: int) -> torch.Tensor:
+    out = []
+    for lo in range(0, x.shape[0], batch):
+        xs = x[lo : lo + batch]
+        target = loss_fn.target(xs)
+        y = xs.clone().requires_grad_(True)
+        opt = torch.optim.Adam([y], lr=lr)
+        for _ in range(steps):
+            y_c = y.clamp(0.0, 1.0)
+            terms = loss_fn(xs, y_c, st(y_c, q), q, target)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+        out.append(y.detach().clamp(0.0, 1.0))
+    return torch.cat(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=48)
+    ap.add_argument("--first", type=int, default=200, help="first ImageNet train image (sorted by name)")
+    ap.add_argument("--steps", type=int, default=20, help="Adam steps per image and quality")
+    ap.add_argument("--lr", type=float, default=3e-3, help="Adam step on [0,1] pixels (1/255 ≈ 0.004)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--qualities", type=int, nargs="+", default=list(QUALITIES))
+    ap.add_argument("--level", type=int, default=8, help="BPG encoder level")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "headroom_probe")
+    args = ap.parse_args(argv)
+
+    cfg = DataConfig(first=args.first, count=1, holdout_first=args.first + 1, holdout_count=args.images, crop=224)
+    data = TrainImages(cfg, 0, (args.qualities[0], args.qualities[-1]))
+    held = data.holdout()  # centre crops of images first+1 .. first+images
+    x, ids = held.x, held.ids
+    codec = BpgCodec(level=args.level)
+    lite0, mnv2 = get_task("efficientnet_lite0"), get_task("mobilenet_v2")
+    lambdas = LambdaTable.from_sweep(resolve_path("configs/training/bpg_efficientnet_lite0_points.json"), "kl")
+    loss_fn = RDLoss(lite0, lambdas, beta=0.5, distortion="kl", normalise=True)
+    torch.manual_seed(0)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    with EncoderPool(workers=args.workers) as pool:
+        st = StraightThroughCodec(BpgProxy(), codec, pool=pool, mode="real")
+        optimised: dict[int, torch.Tensor] = {}
+        for q in args.qualities:
+            optimised[q] = optimise(x, q, st, loss_fn, args.steps, args.lr, args.batch)
+            print(f"q{q}: optimised {len(ids)} images in {time.perf_counter() - t0:.0f} s", flush=True)
+        tasks = {"efficientnet_lite0": lite0, "mobilenet_v2": mnv2}
+        plain = score(x, ids, args.qualities, codec, tasks, pool=pool, chunk=len(ids))
+        probe = score(x, ids, args.qualities, codec, tasks, prefilter=lambda _x, q: optimised[q], pool=pool,
+                      chunk=len(ids))
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0  # while the pool's workers still count
+
+    lines = [f"# Headroom probe: {len(ids)} ImageNet train images (centre 224×224 crops of #{args.first + 1}.."
+             f"{args.first + len(ids)}), {args.steps} Adam steps (lr {args.lr}) per image and q, BPG level "
+             f"{args.level}", "",
+             f"`python benchmarks/headroom_probe.py --images {args.images} --steps {args.steps} --lr {args.lr}` — "
+             f"{wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({platform.node()}, {torch.get_num_threads()} "
+             f"torch threads, shared with other work)", "",
+             "| q | bpp plain | bpp probe | KL Lite0 plain | KL Lite0 probe | KL MNv2 plain | KL MNv2 probe | "
+             "pixel PSNR probe vs original (dB) |", "|---|---|---|---|---|---|---|---|"]
+    for p, q in enumerate(args.qualities):
+        mse = float(((optimised[q] - x) ** 2).flatten(1).mean(1).clamp_min(1e-12).log10().mean())
+        kls = " | ".join(f"{s.kl[name][p].mean():.4f}" for name in ("efficientnet_lite0", "mobilenet_v2")
+                         for s in (plain, probe))
+        lines.append(f"| {q} | {plain.bpp()[p]:.4f} | {probe.bpp()[p]:.4f} | {kls} | {-10 * mse:.2f} |")
+    lines += ["", "| task | BD-rate at equal KL (90% paired bootstrap) | BD-rate at equal top-1 agreement |",
+              "|---|---|---|"]
+    summary: dict[str, object] = {"images": list(ids), "qualities": args.qualities, "steps": args.steps,
+                                  "lr": args.lr, "wall_s": wall, "cpu_s": cpu}
+    for name in tasks:
+        kl = bootstrap_bd_rate(plain.curve(name), probe.curve(name), higher_is_better=False, n=args.bootstrap)
+        ag = bootstrap_bd_rate(plain.curve(name, "agreement"), probe.curve(name, "agreement"), n=args.bootstrap)
+        role = "optimised against" if name == "efficientnet_lite0" else "never seen"
+        lines.append(f"| {name} ({role}) | {kl.describe()} | {ag.describe()} |")
+        summary[name] = {"bd_kl": kl.to_json(), "bd_agreement": ag.to_json()}
+    summary["bpp_plain"], summary["bpp_probe"] = plain.bpp().tolist(), probe.bpp().tolist()
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
