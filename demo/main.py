@@ -1,6 +1,7 @@
 """``python -m demo``: start the cloud and the edge locally, stream sample photos through the edge
-(with the shipped NPP when one is committed under ``artifacts/`` or given with ``--npp``, else the
-plain codec), print each frame's result and a summary, and stop both services.
+(with the NPP the project ships, :func:`shared.paths.shipped_npp_dir`, when it is committed and
+trained, or the one given with ``--npp``; else the plain codec), print each frame's result and a
+summary, and stop both services.
 
     python -m demo                                  # 8 Kodak photos (or packaged samples), 1 camera
     python -m demo --images DIR --frames 4 --cameras 2 --quality 37
@@ -30,7 +31,7 @@ import httpx
 from demo.services import LocalServices, ServiceError
 from shared.imageio import list_images
 from shared.manifest import ManifestError, load_manifest
-from shared.paths import repo_root, shared_data_dir
+from shared.paths import repo_root, shared_data_dir, shipped_npp_dir
 from shared.wire import ENCODE_PATH, EncodeResult
 
 DEFAULT_TASKS = ("efficientnet_lite0", "yolov5n")
@@ -74,16 +75,14 @@ def default_images() -> tuple[list[Path], str]:
     return packaged_sample_images(), "photos shipped in installed packages (matplotlib sample data)"
 
 
-def shipped_npp(root: Path | None = None) -> Path | None:
-    """The first exported NPP under ``<repo>/artifacts/`` whose manifest says it was trained."""
-    base = (root or repo_root()) / "artifacts"
-    for manifest in sorted(base.glob("*/manifest.json")):
-        try:
-            if load_manifest(manifest.parent).training.trained:
-                return manifest.parent
-        except ManifestError:
-            continue
-    return None
+def shipped_npp(directory: Path | None = None) -> Path | None:
+    """The shipped NPP (default :func:`shared.paths.shipped_npp_dir`) when its manifest is valid
+    and says it was trained; None otherwise (an untrained network is no NPP to demonstrate)."""
+    d = directory or shipped_npp_dir()
+    try:
+        return d if load_manifest(d).training.trained else None
+    except ManifestError:
+        return None
 
 
 # -- results ---------------------------------------------------------------------------------------------
@@ -173,7 +172,7 @@ def summary_lines(run: Run, npp_id: str | None, tasks: Sequence[str]) -> list[st
     lines.append(f"mean bpp: {bits / pixels:.4f} (Σ bits / Σ pixels over {len(results)} frames; "
                  f"mean of per-frame bpp {statistics.fmean(r.bpp for r in results):.4f})")
     if npp_id is None:
-        lines.append(f"bits saved vs plain codec: 0 ({NO_NPP}, nothing to compare)")
+        lines.append("bits saved vs plain codec: 0 (no NPP ran: the plain codec is all there is to compare)")
     else:
         paired = [r for r in results if r.plain_bits is not None]
         if paired:
@@ -269,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--frames", type=_positive_int, default=8, help="frames per camera (default 8)")
     ap.add_argument("--cameras", type=_positive_int, default=1, help="cameras sending at once (default 1)")
     ap.add_argument("--quality", type=int, default=32, help="BPG QP (default 32)")
-    ap.add_argument("--npp", type=Path, help="an exported NPP folder (default: a trained one under artifacts/)")
+    shipped = shipped_npp_dir().relative_to(repo_root())
+    ap.add_argument("--npp", type=Path, help=f"an exported NPP folder (default: the shipped one, {shipped}, "
+                                             "when it is there and trained)")
     ap.add_argument("--no-npp", action="store_true", help="plain codec even if an NPP is shipped")
     ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
                     help=f"cloud task models, comma-separated (default {','.join(DEFAULT_TASKS)})")
@@ -315,7 +316,10 @@ def run_demo(args: argparse.Namespace) -> int:
     distinct = len({(i + k) % len(paths) for i in range(args.cameras) for k in range(args.frames)})
     print(f"demo: {args.cameras} camera(s) × {args.frames} frame(s) from {source} "
           f"({distinct} distinct image(s)), BPG QP {args.quality}, cloud tasks {','.join(tasks)}", flush=True)
-    print(f"demo: NPP: {npp}" if npp is not None else f"demo: {NO_NPP}", flush=True)
+    if npp is not None:
+        print(f"demo: NPP: {npp}", flush=True)
+    else:
+        print(f"demo: {'--no-npp: plain BPG' if args.no_npp else NO_NPP}", flush=True)
     with tempfile.TemporaryDirectory(prefix="prepicm-demo-") as tmp:
         # every NPP frame is also encoded plain, so the saving is measured on every frame, not sampled
         services = LocalServices(Path(tmp), tasks=tasks, npp_artifact=npp, quality=args.quality,
@@ -330,7 +334,10 @@ def run_demo(args: argparse.Namespace) -> int:
             ready = httpx.get(f"{services.edge.url}/readyz", timeout=5).json()
             npp_id = ready.get("npp")
             if npp is not None:
-                print(f"demo: edge runs NPP {npp_id} on {ready.get('npp_backend')}", flush=True)
+                backend = ready.get("npp_backend") or {}
+                on = " ".join(str(x) for x in (backend.get("backend"), *backend.get("providers", [])) if x)
+                print(f"demo: edge runs NPP {npp_id} ({on or 'backend unknown'}); every frame is also encoded "
+                      "without it to measure the bits saved", flush=True)
             print(table_header(tasks), flush=True)
             run = asyncio.run(stream(services.edge.url, paths, args.cameras, args.frames, tasks, args.timeout))
             # a dead service is a failure even if the frames came back

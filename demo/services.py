@@ -172,8 +172,8 @@ class LocalServices:
             "PREPICM_EDGE_CLOUD_URL": f"http://127.0.0.1:{cloud_port}", "PREPICM_EDGE_CLOUD_TOKEN": self.token,
             "PREPICM_EDGE_SPOOL_DIR": str(workdir / "edge" / "spool"), "PREPICM_EDGE_QUALITY": str(quality),
             "PREPICM_EDGE_LOG_LEVEL": "warning", **common, **(edge_env or {})}
-        if npp_artifact is not None:
-            edge_vars["PREPICM_EDGE_NPP_ARTIFACT"] = str(npp_artifact)
+        # said explicitly either way: the edge's own default is the shipped NPP when present
+        edge_vars.setdefault("PREPICM_EDGE_NPP_ARTIFACT", "none" if npp_artifact is None else str(npp_artifact))
         drop = ("PREPICM_CLOUD_", "PREPICM_EDGE_")
         self.cloud = ServiceProcess("cloud", "cloud", cloud_port, child_environment(cloud_vars, drop_prefixes=drop),
                                     workdir / "cloud.log", root)

@@ -53,9 +53,12 @@ def test_two_frames_through_both_services_and_nothing_survives() -> None:
     assert len(rows) == 2, out
     cells = rows[0].split(" | ")
     assert int(cells[3]) > 0 and float(cells[4]) > 0 and cells[5] == "32"  # bits, bpp, QP
-    assert "no trained NPP shipped yet: plain BPG" in out  # no artifact is committed
-    assert "frames: 2 sent, 2 analysed by the cloud, 0 not" in out
-    assert "bits saved vs plain codec: 0" in out and "p50" in out and "p99" in out
+    assert "frames: 2 sent, 2 analysed by the cloud, 0 not" in out and "p50" in out and "p99" in out
+    if shipped_npp() is None:
+        assert "no trained NPP shipped yet: plain BPG" in out
+        assert "bits saved vs plain codec: 0" in out
+    else:  # the shipped NPP runs, and every frame is also encoded plain to measure the saving
+        assert "edge runs NPP npp-" in out and "bits saved vs plain codec at the same QP:" in out
     assert "services stopped (edge ended by SIGTERM, cloud ended by SIGTERM)" in out, out
     assert "Traceback" not in out
     assert _sessions_alive(_pids(out)) == []
@@ -99,11 +102,21 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, capsys: pytest.Captur
     assert len(err) == 3 and all(line.startswith("demo: error: ") for line in err)
 
 
-def test_only_a_trained_artifact_counts_as_shipped(tmp_path: Path) -> None:
-    assert shipped_npp(tmp_path) is None
-    (tmp_path / "artifacts" / "broken").mkdir(parents=True)
-    (tmp_path / "artifacts" / "broken" / "manifest.json").write_text("{not json")
-    assert shipped_npp(tmp_path) is None
+def test_only_a_valid_trained_artifact_counts_as_shipped(tmp_path: Path) -> None:
+    from shared.manifest import load_manifest, write_manifest
+    from training.export import ExportOptions, export_artifact
+
+    assert shipped_npp(tmp_path / "missing") is None
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{not json")
+    assert shipped_npp(tmp_path / "broken") is None
+    export_artifact("test_tiny", tmp_path / "npp", options=ExportOptions(parity_kodak=0))
+    assert shipped_npp(tmp_path / "npp") is None  # exported untrained
+    m = load_manifest(tmp_path / "npp")
+    write_manifest(m.model_copy(update={"training": m.training.model_copy(update={"trained": True,
+                                                                                  "run_id": "r"})}),
+                   tmp_path / "npp")
+    assert shipped_npp(tmp_path / "npp") == tmp_path / "npp"
 
 
 def test_percentile_is_nearest_rank() -> None:
