@@ -127,3 +127,22 @@ def test_validation_logs_bd_rates_and_keeps_the_best_for_export(tmp_path: Path, 
     # resuming keeps the rows up to the checkpoint and appends
     train(load_config(SMOKE, {**over, "steps": 3}))
     assert [r["step"] for r in csv.DictReader((tmp_path / "v" / VALIDATION_LOG).open())] == ["0", "1", "2", "3"]
+
+
+def test_init_from_another_run_starts_from_its_weights(tmp_path: Path, data_dir: Path) -> None:
+    train(load_config(SMOKE, {"out": str(tmp_path / "a"), "steps": 1, "lr": 1e-2}))
+    first = tmp_path / "a" / CHECKPOINT
+    # a second stage with another loss; lr ≈ 0 so its weights after one step are where it started
+    stage2 = load_config(SMOKE, {"out": str(tmp_path / "b"), "steps": 1, "init_from": str(first), "beta": 5.0,
+                                 "lr": 1e-12})
+    assert stage2.identity() != load_config(SMOKE, {"beta": 5.0, "lr": 1e-12}).identity()
+    train(stage2)
+    start, after = _state(tmp_path / "a")["npp"], _state(tmp_path / "b")["npp"]
+    fresh = identity_init(build_npp("test_tiny"))
+    params = [name for name, _ in fresh.named_parameters()]  # BatchNorm statistics move in any step
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in params)
+    assert any(not torch.allclose(fresh.state_dict()[k], after[k], atol=1e-4) for k in params)
+    other = tmp_path / "other.pt"
+    torch.save({"npp_variant": "lite_qa", "npp": {}}, other)
+    with pytest.raises(CheckpointError, match="variant"):
+        train(load_config(SMOKE, {"out": str(tmp_path / "c"), "init_from": str(other)}))

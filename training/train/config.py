@@ -49,6 +49,9 @@ class TrainConfig(BaseModel):
     npp: str = "lite_qa"
     #: "identity": start the NPP at the identity map (training.train.loop.identity_init); "random": PyTorch's init
     init: Literal["identity", "random"] = "identity"
+    #: start from the NPP weights of another run instead (its checkpoint.pt or best.pt): a second
+    #: stage with another loss; the file's sha256 is part of the run's identity
+    init_from: str | None = None
     task: str = "efficientnet_lite0"
     distortion: Literal["kl", "ce"] = "kl"
     beta: Annotated[float, Field(ge=0)] = 0.5
@@ -99,6 +102,8 @@ class TrainConfig(BaseModel):
     def identity(self) -> str:
         """A hash of everything that changes the trajectory (not ``steps``, ``out``, logging)."""
         d = self.model_dump()
+        if self.init_from is not None:  # the weights, not the file name, decide the trajectory
+            d["init_from"] = hashlib.sha256(resolve_path(self.init_from).read_bytes()).hexdigest()
         for k in ("steps", "out", "log_every", "checkpoint_every", "encode_workers", "torch_threads",
                   *(k for k in d if k.startswith("validate_"))):
             d.pop(k)

@@ -143,6 +143,21 @@ def identity_init(npp: NPP) -> NPP:
     return npp
 
 
+def _npp_weights(path: Path, variant: str) -> dict[str, torch.Tensor]:
+    """NPP weights from a training checkpoint (``npp``) or a best.pt / export checkpoint (``state_dict``)."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"init_from {path}: not a readable checkpoint: {exc}") from exc
+    got = blob.get("npp_variant", blob.get("variant")) if isinstance(blob, dict) else None
+    if got != variant:
+        raise CheckpointError(f"init_from {path}: holds NPP variant {got!r}, this run trains {variant!r}")
+    state = blob.get("npp", blob.get("state_dict"))
+    if not isinstance(state, dict):
+        raise CheckpointError(f"init_from {path}: no NPP weights in it")
+    return state
+
+
 def _seed_step(seed: int, step: int) -> None:
     torch.manual_seed((seed * 1_000_003 + step) % (2**63))
 
@@ -156,7 +171,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     npp = build_npp(cfg.npp)
-    if cfg.init == "identity":
+    if cfg.init_from is not None:
+        npp.load_state_dict(_npp_weights(resolve_path(cfg.init_from), cfg.npp))
+    elif cfg.init == "identity":
         identity_init(npp)
     opt = torch.optim.Adam(npp.parameters(), lr=cfg.lr)
     state = TrainState(0, 0.0, 0.0)
