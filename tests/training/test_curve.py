@@ -1,0 +1,34 @@
+"""Learning-curve plots and tables from a run's CSV logs."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from training.train.curve import main
+
+
+def _write(path: Path, rows: list[dict[str, float]]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_curve_plots_and_tabulates_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    _write(run / "log.csv", [{"step": s, "cpu_s": 2.0 * s, "total": 2.0 - s / 100} for s in range(1, 31)])
+    _write(run / "validation.csv", [{"step": s, "cpu_s": 2.0 * s, "bd_kl_lite": -s / 10, "bd_kl_lite_low": -s / 5,
+                                     "bd_kl_lite_high": 0.5, "bd_agree_lite": 0.0} for s in (0, 10, 30)])
+    assert main([str(run), "--out", str(tmp_path / "c.png"), "--window", "5"]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "| 30 | 0.02 | -3.0% [-6.0, +0.5] |" in out
+
+
+def test_a_folder_without_logs_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
+    assert "log.csv not found" in capsys.readouterr().err

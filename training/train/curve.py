@@ -1,0 +1,106 @@
+"""Learning curves of a run: ``python -m training.train.curve RUN_DIR [RUN_DIR ...] --out curve.png``.
+
+Two panels against training steps (the top axis is CPU-hours of the first run): the training loss
+(a moving mean over ``--window`` steps of ``log.csv``; single batches of 4 are too noisy to read)
+and the held-out BD-rate at equal KL for each validated task (``validation.csv``), with its 90%
+bootstrap interval shaded. Also prints the validation table as markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+class CurveError(ValueError):
+    """A run folder without the logs a curve needs."""
+
+
+def read_csv(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        raise CurveError(f"{path} not found")
+    with path.open() as f:
+        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def validation_tasks(rows: list[dict[str, float]]) -> list[str]:
+    keys = rows[0].keys() if rows else []
+    return [k[len("bd_kl_"):] for k in keys if k.startswith("bd_kl_") and not k.endswith(("_low", "_high"))]
+
+
+def markdown(run: Path, rows: list[dict[str, float]]) -> str:
+    tasks = validation_tasks(rows)
+    head = "| step | CPU-h | " + " | ".join(f"BD-rate @KL {t} [90%]" for t in tasks) + " |"
+    lines = [f"**{run.name}**", "", head, "|" + "---|" * (2 + len(tasks))]
+    for r in rows:
+        cells = [f"{r[f'bd_kl_{t}']:+.1f}% [{r[f'bd_kl_{t}_low']:+.1f}, {r[f'bd_kl_{t}_high']:+.1f}]" for t in tasks]
+        lines.append(f"| {int(r['step'])} | {r['cpu_s'] / 3600:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(runs: list[Path], out: Path, window: int = 100) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_bd) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    for run in runs:
+        log = read_csv(run / "log.csv")
+        steps = np.array([r["step"] for r in log])
+        total = np.array([r["total"] for r in log])
+        k = max(1, min(window, len(total)))
+        smooth = np.convolve(total, np.ones(k) / k, mode="valid")
+        ax_loss.plot(steps[k - 1 :], smooth, label=f"{run.name} (mean of {k} steps)")
+        val_path = run / "validation.csv"
+        if val_path.is_file():
+            val = read_csv(val_path)
+            vs = np.array([r["step"] for r in val])
+            for task in validation_tasks(val):
+                mid = np.array([r[f"bd_kl_{task}"] for r in val])
+                lo, hi = (np.array([r[f"bd_kl_{task}_{s}"] for r in val]) for s in ("low", "high"))
+                (line,) = ax_bd.plot(vs, mid, marker="o", label=f"{run.name}: {task}")
+                ax_bd.fill_between(vs, lo, hi, color=line.get_color(), alpha=0.15)
+    first = read_csv(runs[0] / "log.csv")
+    if first and first[-1]["step"] > 0:
+        per_step = first[-1]["cpu_s"] / 3600 / first[-1]["step"]
+        top = ax_loss.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda h: h / per_step))
+        top.set_xlabel(f"CPU-hours ({runs[0].name})")
+    ax_loss.set_ylabel("training loss (R + λD + βP) / R_ref")
+    ax_loss.legend(fontsize=8)
+    ax_bd.axhline(0.0, color="grey", lw=0.8)
+    ax_bd.set_ylabel("held-out BD-rate at equal KL (%)")
+    ax_bd.set_xlabel("training step")
+    ax_bd.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.train.curve", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, required=True, help="PNG to write")
+    ap.add_argument("--window", type=int, default=100)
+    args = ap.parse_args(argv)
+    try:
+        plot(args.runs, args.out, args.window)
+        for run in args.runs:
+            if (run / "validation.csv").is_file():
+                print(markdown(run, read_csv(run / "validation.csv")) + "\n")
+    except CurveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
