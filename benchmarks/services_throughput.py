@@ -22,6 +22,9 @@ predict at a time (as the cloud's batchers, but without batching). What the serv
 decoding of the upload, HTTP twice, pickling frames to the encoder processes, the database write
 and the event loops.
 
+A third table says where the time goes: user + system CPU seconds per frame of each process group
+(psutil), over the whole run.
+
 A run counts frames that complete within a window of ``--seconds`` after ``--warmup`` seconds
 (steady state: each camera keeps one frame in flight throughout);
 both modes run in the same invocation, alternating (services first on even repeats). Overhead at
@@ -32,19 +35,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 # the demo package (which starts the services) is not installed: it runs from the repository root
@@ -86,6 +91,9 @@ class RunResult:
     batch_sizes: dict[str, float] = field(default_factory=dict)  # bucket le → batches (not cumulative)
     batches: float = 0.0
     batch_frames: float = 0.0
+    completed: int = 0  # frames finished over the whole run (warm-up and drain too): CPU is per these
+    wall_s: float = 0.0  # the whole run
+    cpu_s: dict[str, float] = field(default_factory=dict)  # process group → CPU seconds over the whole run
 
     @property
     def frames(self) -> int:
@@ -94,6 +102,29 @@ class RunResult:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds
+
+
+class CpuMeter:
+    """User + system CPU seconds of named process groups (where the time goes, per frame)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]]) -> None:
+        self.groups = groups
+
+    @staticmethod
+    def _seconds(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: self._seconds(get()) for name, get in self.groups.items()}
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before[k] for k in before}
 
 
 def pct(values: Sequence[float], p: float) -> float:
@@ -142,6 +173,7 @@ async def _service_camera(client: httpx.AsyncClient, name: str, pngs: list[bytes
         if r.status_code != 200:
             res.errors += 1
             continue
+        res.completed += 1
         if not window.holds(t1):
             continue  # completed in the warm-up or after the window: not counted
         out = EncodeResult.model_validate(r.json())
@@ -218,6 +250,8 @@ class InProcess:
                 a = predictor.submit(analyze, dec.image, [model]).result()
                 inference.append((model.name, a.timings_s[f"analyze:{model.name}"]))
             t3 = time.perf_counter()
+            with lock:
+                res.completed += 1
             if window.holds(t3):
                 with lock:
                     res.latencies_s.append(t3 - t0)
@@ -315,6 +349,38 @@ def tables(runs: list[RunResult], tasks: Sequence[str]) -> str:
     return "\n".join(out)
 
 
+def _meter(services: LocalServices) -> CpuMeter:
+    me = psutil.Process()
+    edge, cloud = psutil.Process(services.edge.pid), psutil.Process(services.cloud.pid)
+    service_pids = {edge.pid, cloud.pid}
+
+    def mine() -> list[psutil.Process]:  # the encoder pool's workers (and its resource tracker)
+        return [c for c in me.children(recursive=False) if c.pid not in service_pids]
+
+    return CpuMeter({
+        "bench process": lambda: [me],
+        "bench's encoder workers": mine,
+        "edge": lambda: [edge],
+        "edge's encoder workers": lambda: edge.children(recursive=True),
+        "cloud": lambda: [cloud, *cloud.children(recursive=True)],
+    })
+
+
+def cpu_table(runs: list[RunResult]) -> str:
+    groups = list(runs[0].cpu_s) if runs else []
+    out = ["CPU seconds per frame by process (user + system over the whole run, warm-up and drain included; "
+           "the bench process is the HTTP client in services runs and does everything but encoding in-process):",
+           "", "| cameras | mode | repeat | frames | " + " | ".join(groups) + " | total | cores busy |",
+           "|---:|---|---:|---:|" + "---:|" * (len(groups) + 2)]
+    for r in runs:
+        n = max(r.completed, 1)
+        total = sum(r.cpu_s.values())
+        out.append(f"| {r.cameras} | {r.mode} | {r.repeat} | {r.completed} | "
+                   + " | ".join(f"{r.cpu_s[g] / n:.3f}" for g in groups)
+                   + f" | {total / n:.3f} | {total / max(r.wall_s, 1e-9):.2f} |")
+    return "\n".join(out)
+
+
 # -- main ------------------------------------------------------------------------------------------------
 
 
@@ -351,15 +417,21 @@ def main(argv: list[str] | None = None) -> int:
         services = LocalServices(Path(tmp), tasks=tasks, quality=args.quality, edge_env=edge_env)
         try:
             services.start()
+            npp = httpx.get(f"{services.edge.url}/readyz", timeout=5).json().get("npp")
+            if npp is not None:  # the in-process side runs no NPP: the comparison would be unfair
+                raise RuntimeError(f"the edge runs NPP {npp}; this benchmark compares the plain codec")
+            meter = _meter(services)
             for cameras in args.cameras:
                 for repeat in range(args.repeats):
                     order = ("services", "in-process") if repeat % 2 == 0 else ("in-process", "services")
                     for mode in order:
+                        before, t0 = meter.snapshot(), time.perf_counter()
                         if mode == "services":
                             r = asyncio.run(_services_run(services.edge.url, services.cloud.url, pngs, cameras,
                                                           repeat, args.warmup, args.seconds, tasks))
                         else:
                             r = inproc.run(frames, cameras, repeat, args.warmup, args.seconds)
+                        r.wall_s, r.cpu_s = time.perf_counter() - t0, meter.delta(before, meter.snapshot())
                         runs.append(r)
                         print(f"  {mode:10s} cameras={cameras:2d} repeat={repeat}: {r.frames} frames, "
                               f"{r.fps:.2f} frames/s, p50 {pct(r.latencies_s, 50):.0f} ms, errors {r.errors}",
@@ -370,11 +442,14 @@ def main(argv: list[str] | None = None) -> int:
             services.stop()
             inproc.close()
     print(tables(runs, tasks))
+    print()
+    print(cpu_table(runs))
     if args.json:
         args.json.write_text(json.dumps([{
             "mode": r.mode, "cameras": r.cameras, "repeat": r.repeat, "seconds": r.seconds, "frames": r.frames,
             "fps": r.fps, "errors": r.errors, "latencies_s": r.latencies_s, "stages_s": dict(r.stages_s),
-            "batch_sizes": r.batch_sizes, "batches": r.batches} for r in runs], indent=1) + "\n")
+            "batch_sizes": r.batch_sizes, "batches": r.batches, "completed": r.completed, "wall_s": r.wall_s,
+            "cpu_s": r.cpu_s} for r in runs], indent=1) + "\n")
     return 0
 
 
