@@ -127,7 +127,7 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
     if isinstance(exc, StarletteHTTPException):  # e.g. a multipart form over its limits: a 4xx, not a failure
         return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
     if isinstance(exc, (ValidationError, RequestValidationError)):
-        return 422, "invalid_parameters", validation_message(list(exc.errors()))  # type: ignore[arg-type]
+        return 422, "invalid_parameters", validation_message(list(exc.errors()))
     known = lookup(_LIBRARY, exc)
     if known is not None:
         return known
@@ -147,7 +147,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))
 
     async def pydantic_validation(request: Request, exc: ValidationError) -> JSONResponse:
-        return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))  # type: ignore[arg-type]
+        return error_response(422, "invalid_parameters", validation_message(list(exc.errors())))
 
     async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status, code, message = classify(exc)
@@ -158,7 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_exception)  # type: ignore[arg-type]
     # each known class gets its own handler: Starlette re-raises what reaches the catch-all
     # Exception handler (after answering), which is right only for real bugs
-    known: list[type[Exception]] = [EdgeError, *(c for c, _s, _c in _LIBRARY)]
+    known: list[type[Exception]] = [EdgeError, *(c for c, _s, _c in _LIBRARY if issubclass(c, Exception))]
     for cls in known:
         app.add_exception_handler(cls, edge_or_library)
     app.add_exception_handler(Exception, edge_or_library)

@@ -76,7 +76,7 @@ def load_preprocessor(spec: PreprocessSpec) -> Preprocessor | None:
             obj = obj()
         if not callable(obj):
             raise PreprocessorError(f"preprocessor {s!r} is a {type(obj).__name__}, not a callable")
-        return obj  # type: ignore[no-any-return]
+        return obj
     raise PreprocessorError(
         f"unknown preprocessor {s!r}: not 'none' or '{SHIPPED}', not a built-in ({', '.join(PREPROCESSORS.names())}), "
         "not an artifact directory, not 'module:function'"

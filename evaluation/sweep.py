@@ -107,7 +107,7 @@ class _Sweep:
         self.cache_root = None if config.cache_dir == "" else str(Path(config.cache_dir or cache_dir("eval")))
         self.task = task_identity(config.task, model)
         self.task_digest = digest(self.task)
-        self.base = {"dataset": dataset_identity(self.ds), "task": self.task_digest}
+        self.base: dict[str, Any] = {"dataset": dataset_identity(self.ds), "task": self.task_digest}
         self.scorer = Scorer(model.kind, self.ds)
         self.predict = Predictor(model, OutputCache(Path(self.cache_root) if self.cache_root else None))
         self.stats = SweepStats()
