@@ -2,6 +2,7 @@
 
     python benchmarks/headroom_probe.py                        # 48 images, 20 Adam steps per q
     python benchmarks/headroom_probe.py --images 16 --steps 10 # a quick look
+    python benchmarks/headroom_probe.py --codec-forward proxy  # ablation: the proxy in the forward pass too
 
 The pixels of each image are optimised directly, separately for every BPG quality q, against
 the training loss (``training.train.loss.RDLoss``: real-codec rate + λ(q)·KL + β·pixel MSE, λ
@@ -75,8 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--level", type=int, default=8, help="BPG encoder level")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "headroom_probe")
+    ap.add_argument("--codec-forward", choices=["real", "proxy"], default="real",
+                    help="real: forward through BPG, backward through the proxy (the method); proxy: both through "
+                         "the proxy (the ablation). Scoring always uses the real codec.")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default benchmarks/results/headroom_probe (headroom_probe_proxy_forward with the proxy)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.out is None:
+        stem = "headroom_probe" if args.codec_forward == "real" else "headroom_probe_proxy_forward"
+        args.out = ROOT / "benchmarks" / "results" / stem
 
     cfg = DataConfig(first=args.first, count=1, holdout_first=args.first + 1, holdout_count=args.images, crop=224)
     data = TrainImages(cfg, 0, (args.qualities[0], args.qualities[-1]))
@@ -89,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     t0, c0 = time.perf_counter(), _cpu_seconds()
     with EncoderPool(workers=args.workers) as pool:
-        st = StraightThroughCodec(BpgProxy(), codec, pool=pool, mode="real")
+        st = StraightThroughCodec(BpgProxy(), codec, pool=pool, mode=args.codec_forward)
         optimised: dict[int, torch.Tensor] = {}
         for q in args.qualities:
             optimised[q] = optimise(x, q, st, loss_fn, args.steps, args.lr, args.batch)
@@ -102,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"# Headroom probe: {len(ids)} ImageNet train images (centre 224×224 crops of #{args.first + 1}.."
              f"{args.first + len(ids)}), {args.steps} Adam steps (lr {args.lr}) per image and q, BPG level "
-             f"{args.level}", "",
-             f"`python benchmarks/headroom_probe.py --images {args.images} --steps {args.steps} --lr {args.lr}` — "
+             f"{args.level}, codec forward: {args.codec_forward}", "",
+             f"`python benchmarks/headroom_probe.py --images {args.images} --steps {args.steps} --lr {args.lr} "
+             f"--codec-forward {args.codec_forward}` — "
              f"{wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({platform.node()}, {torch.get_num_threads()} "
              f"torch threads, shared with other work)", "",
              "| q | bpp plain | bpp probe | KL Lite0 plain | KL Lite0 probe | KL MNv2 plain | KL MNv2 probe | "
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "| task | BD-rate at equal KL (90% paired bootstrap) | BD-rate at equal top-1 agreement |",
               "|---|---|---|"]
     summary: dict[str, object] = {"images": list(ids), "qualities": args.qualities, "steps": args.steps,
-                                  "lr": args.lr, "wall_s": wall, "cpu_s": cpu}
+                                  "lr": args.lr, "codec_forward": args.codec_forward, "wall_s": wall, "cpu_s": cpu}
     for name in tasks:
         kl = bootstrap_bd_rate(plain.curve(name), probe.curve(name), higher_is_better=False, n=args.bootstrap)
         ag = bootstrap_bd_rate(plain.curve(name, "agreement"), probe.curve(name, "agreement"), n=args.bootstrap)
