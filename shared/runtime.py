@@ -21,6 +21,7 @@ Environment variables:
 ``PREPICM_ORT_THREADS``   ONNX Runtime intra-op threads (default: physical cores)
 ``PREPICM_TORCH_THREADS`` torch intra-op threads (default: torch's own choice)
 ``PREPICM_ENCODE_WORKERS``  encoder processes for sweeps and batches (default 2)
+``LOCAL_RANK``            this process's index on its machine, set by ``torchrun``
 ``TORCH_HOME``, ``XDG_CACHE_HOME``  read for torch's hub folder and the cache root
 ========================  ==================================================================
 """
@@ -53,6 +54,7 @@ class RuntimeSettings(BaseModel):
     cache_dir: Path | None = None
     engine_cache_dir: Path | None = None
     npp_backend: str = "auto"
+    local_rank: int | None = Field(None, ge=0, description="set by torchrun: the process's GPU on its machine")
     torch_home: Path | None = None
     xdg_cache_home: Path | None = None
 
@@ -73,6 +75,7 @@ _ENV: dict[str, str] = {
     "cache_dir": "PREPICM_CACHE_DIR",
     "engine_cache_dir": "PREPICM_ENGINE_CACHE",
     "npp_backend": "PREPICM_NPP_BACKEND",
+    "local_rank": "LOCAL_RANK",
     "torch_home": "TORCH_HOME",
     "xdg_cache_home": "XDG_CACHE_HOME",
 }

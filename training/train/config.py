@@ -65,6 +65,9 @@ class TrainConfig(BaseModel):
     qp_min: Annotated[int, Field(ge=0, le=51)] = 25
     qp_max: Annotated[int, Field(ge=0, le=51)] = 44
     encode_workers: Annotated[int, Field(ge=1)] = 2
+    #: where the NPP, proxy and task model run ("auto": CUDA when torch sees a GPU); not part of the
+    #: identity, so a run resumes on another machine
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: Annotated[int | None, Field(ge=1)] = None
     log_every: Annotated[int, Field(ge=1)] = 1
     #: also write TensorBoard events under <out>/tb (needs `pip install tensorboard`; CSV is always written)
@@ -104,7 +107,7 @@ class TrainConfig(BaseModel):
         d = self.model_dump()
         if self.init_from is not None:  # the weights, not the file name, decide the trajectory
             d["init_from"] = hashlib.sha256(resolve_path(self.init_from).read_bytes()).hexdigest()
-        for k in ("steps", "out", "log_every", "checkpoint_every", "encode_workers", "torch_threads",
+        for k in ("steps", "out", "log_every", "checkpoint_every", "encode_workers", "torch_threads", "device",
                   *(k for k in d if k.startswith("validate_"))):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -43,6 +43,7 @@ from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, resolve_path
 from training.train.data import TrainImages
+from training.train.distributed import Distributed, setup
 from training.train.loss import LambdaTable, RDLoss
 from training.train.validate import Validator, npp_prefilter
 
@@ -158,93 +159,123 @@ def _npp_weights(path: Path, variant: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def _seed_step(seed: int, step: int) -> None:
-    torch.manual_seed((seed * 1_000_003 + step) % (2**63))
+def _seed_step(seed: int, step: int, rank: int = 0) -> None:
+    torch.manual_seed((seed * 1_000_003 + step + rank * 2**40) % (2**63))
 
 
 def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
-          on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainState:
-    """Run (or continue) a training run up to ``cfg.steps``; returns the final state."""
+          on_step: Callable[[int, dict[str, float]], None] | None = None,
+          dist: Distributed | None = None) -> TrainState:
+    """Run (or continue) a training run up to ``cfg.steps``; returns the final state.
+
+    Under ``torchrun`` pass the :func:`training.train.distributed.setup` result (else this process
+    joins the group itself and leaves it at the end)."""
+    own_group = dist is None
+    ctx = setup(cfg.device, cfg.batch_size) if dist is None else dist
+    try:
+        return _train(cfg, ctx, resume=resume, progress=progress and ctx.is_main, on_step=on_step)
+    finally:
+        if own_group:
+            ctx.close()
+
+
+def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
+           on_step: Callable[[int, dict[str, float]], None] | None) -> TrainState:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    out = cfg.out_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    out, device = cfg.out_dir(), ctx.device
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     npp = build_npp(cfg.npp)
     if cfg.init_from is not None:
         npp.load_state_dict(_npp_weights(resolve_path(cfg.init_from), cfg.npp))
     elif cfg.init == "identity":
         identity_init(npp)
+    npp.to(device)
     opt = torch.optim.Adam(npp.parameters(), lr=cfg.lr)
     state = TrainState(0, 0.0, 0.0)
     ckpt_path, log_path = out / CHECKPOINT, out / LOG
+    ctx.barrier()  # every process sees the same checkpoint (or none)
+    validated: list[dict[str, str]] = []
     if resume and ckpt_path.is_file():
         ck = load_checkpoint(ckpt_path, cfg)
         npp.load_state_dict(ck["npp"])
         opt.load_state_dict(ck["optimizer"])
         state = TrainState(int(ck["step"]), float(ck["wall_s"]), float(ck["cpu_s"]))
-        _truncate_log(log_path, state.step)
-        validated = _truncate_log(out / VALIDATION_LOG, state.step)
-    else:
-        validated = []
+        if ctx.is_main:
+            _truncate_log(log_path, state.step)
+            validated = _truncate_log(out / VALIDATION_LOG, state.step)
+    elif ctx.is_main:
         for stale in (log_path, out / VALIDATION_LOG, out / BEST):
             stale.unlink(missing_ok=True)
-    atomic_write_text(out / "config.json", cfg.model_dump_json(indent=1) + "\n")
+    if ctx.is_main:
+        atomic_write_text(out / "config.json", cfg.model_dump_json(indent=1) + "\n")
+    model = ctx.wrap(npp)  # after loading: DDP broadcasts rank 0's weights once more
 
-    task = get_task(cfg.task)
+    task = get_task(cfg.task, device=device)
     proxy = BpgProxy(resolve_path(cfg.proxy_params) if cfg.proxy_params else None, quantiser=cfg.quantiser)
+    proxy.to(device)
     lambdas = LambdaTable.from_sweep(resolve_path(cfg.lambda_points), cfg.distortion)
     loss_fn = RDLoss(task, lambdas, beta=cfg.beta, distortion=cfg.distortion, normalise=cfg.normalise_rate)
     data = TrainImages(cfg.data, cfg.seed, (cfg.qp_min, cfg.qp_max))
-    tb = _tensorboard(out / "tb") if cfg.tensorboard else None
+    rows = ctx.rows(cfg.batch_size)
+    tb = _tensorboard(out / "tb") if cfg.tensorboard and ctx.is_main else None
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=state.step, desc=cfg.name, unit="step")
     pool_cm = EncoderPool(workers=cfg.encode_workers) if cfg.codec_forward == "real" else contextlib.nullcontext()
-    with pool_cm as pool, log_path.open("a", newline="") as log_file:
-        writer = csv.DictWriter(log_file, LOG_FIELDS)
-        if log_file.tell() == 0:
+    log_cm = log_path.open("a", newline="") if ctx.is_main else contextlib.nullcontext()
+    with pool_cm as pool, log_cm as log_file:
+        writer = csv.DictWriter(log_file, LOG_FIELDS) if log_file is not None else None
+        if writer is not None and log_file is not None and log_file.tell() == 0:
             writer.writeheader()
         st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode=cfg.codec_forward)
-        validation = _Validation(cfg, data, task, pool, validated) if cfg.validate_every else None
+        validation = _Validation(cfg, data, task, pool, validated) if cfg.validate_every and ctx.is_main else None
         if validation is not None and not validated:  # where the run starts from: the reference row
             validation.run(npp, state)
+        ctx.barrier()
         t_wall, t_cpu = time.perf_counter(), _cpu_seconds()
         base_wall, base_cpu = state.wall_s, state.cpu_s
         while state.step < cfg.steps:
             batch = data.batch(state.step, cfg.batch_size)
-            _seed_step(cfg.seed, state.step)
-            cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in batch.quality])
-            npp.train()
-            x_bar = npp(batch.x, cond)["x_bar"]
-            coded = st(x_bar, batch.quality)
-            target = loss_fn.target(batch.x)
-            terms = loss_fn(batch.x, x_bar, coded, batch.quality, target)
-            total = float(terms["total"].detach())
-            if not math.isfinite(total):
-                raise FloatingPointError(f"step {state.step}: loss is {total}")
+            x, quality = batch.x[rows].to(device), batch.quality[rows]
+            _seed_step(cfg.seed, state.step, ctx.rank)
+            cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=device)
+            model.train()
+            x_bar = model(x, cond)["x_bar"]
+            coded = st(x_bar, quality)
+            target = loss_fn.target(x)
+            terms = loss_fn(x, x_bar, coded, quality, target)
+            if not math.isfinite(float(terms["total"].detach())):
+                raise FloatingPointError(f"step {state.step}: loss is {float(terms['total'])}")
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
             state.step += 1
             state.wall_s = base_wall + time.perf_counter() - t_wall
-            state.cpu_s = base_cpu + _cpu_seconds() - t_cpu
+            state.cpu_s = base_cpu + _cpu_seconds() - t_cpu  # this process's (× processes for the run)
+            proxy_bpp = coded["proxy_bits"].detach().mean() / (x.shape[-1] * x.shape[-2])
+            logged = ctx.mean(torch.stack([terms[k].detach().float().cpu() for k in _TERMS]
+                                          + [proxy_bpp.float().cpu(), quality.float().mean()]))
             row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
-                   **{k: float(terms[k].detach()) for k in ("total", "rate_bpp", "distortion", "pixel_mse", "lambda")},
-                   "proxy_bpp": float(coded["proxy_bits"].detach().mean()) / (batch.x.shape[-1] * batch.x.shape[-2]),
-                   "q_mean": float(batch.quality.float().mean()), "lr": opt.param_groups[0]["lr"]}
-            if state.step % cfg.log_every == 0 or state.step == cfg.steps:
-                writer.writerow(row)
-                log_file.flush()
-                if tb is not None:
-                    for k in LOG_FIELDS[3:]:
-                        tb.add_scalar(k, row[k], state.step)
-            if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
-                save_checkpoint(ckpt_path, cfg, npp, opt, state)
-            if validation is not None and (state.step % cfg.validate_every == 0 or state.step == cfg.steps):
-                validation.run(npp, state)
+                   **{k: float(v) for k, v in zip((*_TERMS, "proxy_bpp", "q_mean"), logged.tolist(), strict=True)},
+                   "lr": opt.param_groups[0]["lr"]}
+            if ctx.is_main:
+                if writer is not None and (state.step % cfg.log_every == 0 or state.step == cfg.steps):
+                    writer.writerow(row)
+                    log_file.flush()  # type: ignore[union-attr]
+                    if tb is not None:
+                        for k in LOG_FIELDS[3:]:
+                            tb.add_scalar(k, row[k], state.step)
+                if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
+                    save_checkpoint(ckpt_path, cfg, npp, opt, state)
+                if validation is not None and (state.step % cfg.validate_every == 0 or state.step == cfg.steps):
+                    validation.run(npp, state)
+            if cfg.validate_every and (state.step % cfg.validate_every == 0 or state.step == cfg.steps):
+                ctx.barrier()  # the others wait while rank 0 validates
             if on_step is not None:
                 on_step(state.step, row)
             if bar is not None:
@@ -254,7 +285,11 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = False,
         bar.close()
     if tb is not None:
         tb.close()
+    ctx.barrier()
     return state
+
+
+_TERMS = ("total", "rate_bpp", "distortion", "pixel_mse", "lambda")
 
 
 class _Validation:

@@ -70,8 +70,8 @@ def score(x: torch.Tensor, ids: Sequence[str], qualities: Sequence[int], codec: 
             for name, task in tasks.items():
                 target = targets[name][lo : lo + chunk]
                 log_p = F.log_softmax(task.logits(x_hat).float(), dim=1)  # type: ignore[attr-defined]
-                kl[name][p, lo : lo + chunk] = F.kl_div(log_p, target, reduction="none").sum(1).numpy()
-                agree[name][p, lo : lo + chunk] = (log_p.argmax(1) == target.argmax(1)).float().numpy()
+                kl[name][p, lo : lo + chunk] = F.kl_div(log_p, target, reduction="none").sum(1).cpu().numpy()
+                agree[name][p, lo : lo + chunk] = (log_p.argmax(1) == target.argmax(1)).float().cpu().numpy()
     return CodedScores(tuple(int(q) for q in qualities), tuple(ids), bits, np.full(n, float(h * w)), kl, agree)
 
 
@@ -80,8 +80,9 @@ def npp_prefilter(npp: torch.nn.Module, codec_name: str = "bpg") -> Prefilter:
 
     def run(x: torch.Tensor, q: int) -> torch.Tensor:
         npp.eval()
-        cond = torch.full((x.shape[0], 1), conditioning_value(codec_name, int(q)))
-        return npp(x, cond)["x_bar"]
+        device = next(npp.parameters()).device
+        cond = torch.full((x.shape[0], 1), conditioning_value(codec_name, int(q)), device=device)
+        return npp(x.to(device), cond)["x_bar"]
 
     return run
 
