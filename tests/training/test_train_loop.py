@@ -124,6 +124,13 @@ def test_validation_logs_bd_rates_and_keeps_the_best_for_export(tmp_path: Path, 
     npp = build_npp("test_tiny")
     meta = load_for_export(npp, "test_tiny", tmp_path / "v" / BEST)
     assert meta["step"] in (0, 1, 2) and meta["qps"][0] == 25 and meta["trained_codecs"] == ["bpg"]
+    # the run's own checkpoint.pt exports too: its weights, its step, its validation row
+    meta = load_for_export(npp, "test_tiny", tmp_path / "v" / CHECKPOINT)
+    assert meta["run_id"] == "smoke@2" and meta["step"] == 2
+    assert meta["metrics"]["bd_kl_efficientnet_lite0"] == float(rows[-1]["bd_kl_efficientnet_lite0"])
+    ck = load_checkpoint(tmp_path / "v" / CHECKPOINT)
+    for k, v in npp.state_dict().items():
+        assert torch.equal(v, ck["npp"][k]), k
     # resuming keeps the rows up to the checkpoint and appends
     train(load_config(SMOKE, {**over, "steps": 3}))
     assert [r["step"] for r in csv.DictReader((tmp_path / "v" / VALIDATION_LOG).open())] == ["0", "1", "2", "3"]

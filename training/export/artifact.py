@@ -35,6 +35,7 @@ from training.export.onnx_export import (
 )
 from training.npp.model import NPP, PAD_MULTIPLE, count_parameters
 from training.npp.variants import NPP_VARIANTS
+from training.train.loop import checkpoint_as_export, is_training_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,9 @@ def kodak_images(count: int, crop: int | None = None) -> list[np.ndarray]:
 def load_checkpoint(npp: NPP, variant: str, path: Path) -> dict[str, Any]:
     """Load weights; returns the checkpoint's metadata (run_id, metrics, qps, codecs when present).
 
-    Accepted: a raw state_dict, or a dict with ``state_dict`` (or ``model``) plus optional
-    ``variant``, ``run_id``, ``metrics``, ``qps``, ``trained_codecs``.
+    Accepted: a raw state_dict, a dict with ``state_dict`` (or ``model``) plus optional
+    ``variant``, ``run_id``, ``metrics``, ``qps``, ``trained_codecs`` (a run's ``best.pt``), or a
+    run's ``checkpoint.pt`` (``python -m training.train``).
     """
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path.resolve()} not found")
@@ -91,6 +93,8 @@ def load_checkpoint(npp: NPP, variant: str, path: Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     if not isinstance(blob, dict):
         raise CheckpointError(f"checkpoint {path} holds {type(blob).__name__}, not a dict")
+    if is_training_checkpoint(blob):  # a run's checkpoint.pt: weights plus the run's provenance
+        blob = checkpoint_as_export(blob, path)
     state = blob.get("state_dict", blob.get("model", blob))
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} has no state_dict")

@@ -328,11 +328,35 @@ def save_best(path: Path, cfg: TrainConfig, npp: torch.nn.Module, state: TrainSt
               metrics: dict[str, float]) -> None:
     """Weights and provenance in the form ``training.export --checkpoint`` reads."""
     buf = io.BytesIO()
-    torch.save({"state_dict": npp.state_dict(), "variant": cfg.npp, "run_id": f"{cfg.name}@{state.step}",
-                "identity": cfg.identity(), "step": state.step, "cpu_s": state.cpu_s,
-                "qps": list(range(cfg.qp_min, cfg.qp_max + 1)), "trained_codecs": ["bpg"],
-                "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}}, buf)
+    torch.save(_export_blob(cfg, npp.state_dict(), state, metrics), buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _export_blob(cfg: TrainConfig, weights: dict[str, torch.Tensor], state: TrainState,
+                 metrics: dict[str, float]) -> dict[str, Any]:
+    return {"state_dict": weights, "variant": cfg.npp, "run_id": f"{cfg.name}@{state.step}",
+            "identity": cfg.identity(), "step": state.step, "cpu_s": state.cpu_s,
+            "qps": list(range(cfg.qp_min, cfg.qp_max + 1)), "trained_codecs": ["bpg"],
+            "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}}
+
+
+def is_training_checkpoint(blob: object) -> bool:
+    return isinstance(blob, dict) and blob.get("format") == FORMAT
+
+
+def checkpoint_as_export(blob: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A run's ``checkpoint.pt`` (already loaded) in the form ``save_best`` writes: its weights, its
+    provenance, and the validation row of its step when ``validation.csv`` beside it has one."""
+    cfg = TrainConfig.model_validate(blob["config"])
+    state = TrainState(int(blob["step"]), float(blob["wall_s"]), float(blob["cpu_s"]))
+    metrics: dict[str, float] = {"step": state.step, "wall_s": state.wall_s, "cpu_s": state.cpu_s}
+    log = path.parent / VALIDATION_LOG
+    if log.is_file():
+        with log.open() as f:
+            for row in csv.DictReader(f):
+                if int(row["step"]) == state.step:
+                    metrics.update({k: float(v) for k, v in row.items() if v not in ("", None)})
+    return _export_blob(cfg, blob["npp"], state, metrics)
 
 
 def _tensorboard(folder: Path) -> Any:
