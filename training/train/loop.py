@@ -230,7 +230,7 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
     log_cm = log_path.open("a", newline="") if ctx.is_main else contextlib.nullcontext()
     with pool_cm as pool, log_cm as log_file:
         writer = csv.DictWriter(log_file, LOG_FIELDS) if log_file is not None else None
-        if writer is not None and log_file is not None and log_file.tell() == 0:
+        if log_file is not None and writer is not None and log_file.tell() == 0:
             writer.writeheader()
         st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode=cfg.codec_forward)
         validation = _Validation(cfg, data, task, pool, validated) if cfg.validate_every and ctx.is_main else None
@@ -263,18 +263,19 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
             row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
                    **{k: float(v) for k, v in zip((*_TERMS, "proxy_bpp", "q_mean"), logged.tolist(), strict=True)},
                    "lr": opt.param_groups[0]["lr"]}
-            if ctx.is_main:
-                if writer is not None and (state.step % cfg.log_every == 0 or state.step == cfg.steps):
-                    writer.writerow(row)
-                    log_file.flush()  # type: ignore[union-attr]
-                    if tb is not None:
-                        for k in LOG_FIELDS[3:]:
-                            tb.add_scalar(k, row[k], state.step)
-                if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
-                    save_checkpoint(ckpt_path, cfg, npp, opt, state)
-                if validation is not None and (state.step % cfg.validate_every == 0 or state.step == cfg.steps):
+            last = state.step == cfg.steps
+            validate_now = bool(cfg.validate_every) and (state.step % cfg.validate_every == 0 or last)
+            if log_file is not None and writer is not None and (state.step % cfg.log_every == 0 or last):
+                writer.writerow(row)
+                log_file.flush()
+                if tb is not None:
+                    for k in LOG_FIELDS[3:]:
+                        tb.add_scalar(k, row[k], state.step)
+            if ctx.is_main and (state.step % cfg.checkpoint_every == 0 or last):
+                save_checkpoint(ckpt_path, cfg, npp, opt, state)
+            if validate_now:
+                if validation is not None:
                     validation.run(npp, state)
-            if cfg.validate_every and (state.step % cfg.validate_every == 0 or state.step == cfg.steps):
                 ctx.barrier()  # the others wait while rank 0 validates
             if on_step is not None:
                 on_step(state.step, row)
