@@ -90,7 +90,7 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     assert r.stderr.startswith("error:") and "batch_size" in r.stderr
 
 
-@pytest.mark.parametrize("variant", ["test_tiny", "lite_qa"])
+@pytest.mark.parametrize("variant", ["test_tiny", "lite_qa", "lite_qa_signed"])
 def test_identity_init_starts_at_the_identity(variant: str) -> None:
     npp = identity_init(build_npp(variant)).train()
     x = torch.rand(2, 3, 48, 40) * 0.99
@@ -103,6 +103,34 @@ def test_identity_init_starts_at_the_identity(variant: str) -> None:
     opt.zero_grad()
     ((npp(x, torch.tensor([[0.5], [0.9]]))["x_bar"] - 0.5) ** 2).sum().backward()
     assert npp.down1.body[0][0].weight.grad.abs().sum() > 0  # type: ignore[index, union-attr]  # then the U-Net
+
+
+def test_a_signed_head_can_darken_where_the_papers_cannot() -> None:
+    x = torch.rand(1, 3, 32, 32) * 0.5 + 0.25
+    cond = torch.tensor([[0.6]])
+    outs = {}
+    for variant in ("lite_qa", "lite_qa_signed"):
+        npp = identity_init(build_npp(variant)).eval()
+        with torch.no_grad():
+            npp.head[2].bias.fill_(-0.1)  # type: ignore[index, union-attr]
+            outs[variant] = npp(x, cond)["x_bar"]
+    assert torch.allclose(outs["lite_qa"], x, atol=1e-6)  # the ReLU swallows the negative residual
+    assert torch.allclose(outs["lite_qa_signed"], x - 0.1, atol=1e-6)
+
+
+def test_logging_the_plain_codec_leaves_the_trajectory_alone(tmp_path: Path, data_dir: Path) -> None:
+    train(load_config(SMOKE, {"out": str(tmp_path / "a"), "steps": 2}))
+    train(load_config(SMOKE, {"out": str(tmp_path / "b"), "steps": 1}))
+    # resumed with the plain codec logged (not part of the run's identity): the old log gains the column
+    train(load_config(SMOKE, {"out": str(tmp_path / "b"), "steps": 2, "log_plain": True}))
+    a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
+    for k, v in a["npp"].items():
+        assert torch.equal(v, b["npp"][k]), k
+    rows = list(csv.DictReader((tmp_path / "b" / LOG).open()))
+    assert [r["step"] for r in rows] == ["1", "2"] and rows[0]["plain_total"] in ("", "nan")
+    plain, total = float(rows[1]["plain_total"]), float(rows[1]["total"])
+    # the NPP starts near the identity, so on the same batch its loss is the plain codec's, nearly
+    assert plain > 0 and abs(total - plain) < 0.25 * plain
 
 
 def test_validation_logs_bd_rates_and_keeps_the_best_for_export(tmp_path: Path, data_dir: Path) -> None:

@@ -38,6 +38,8 @@ class NppConfig:
 
     widths: tuple[int, int, int, int] = (32, 64, 128, 256)
     qa_hidden: tuple[int, ...] | None = None
+    #: the U-Net head ends without the paper's ReLU, so the branch adds a signed residual
+    signed_head: bool = False
 
     def __post_init__(self) -> None:
         if self.qa_hidden is not None and len(self.qa_hidden) != len(QA_SITES):
@@ -120,9 +122,10 @@ class NPP(nn.Module):
         self.down3, self.down4 = _Down(w2, w3), _Down(w3, w4)
         self.up1, self.up2 = _Up(w4, w4), _Up(2 * w4, w3)
         self.up3, self.up4 = _Up(2 * w3, w2), _Up(2 * w2, w1)
-        self.head = nn.Sequential(
-            _conv_bn_relu(2 * w1, w1), _conv_bn_relu(w1, w1), nn.Conv2d(w1, 3, 1), nn.ReLU()
-        )
+        # The paper's head ends in a ReLU: the U-Net branch can only add brightness, and any pixel
+        # it would darken sits at 0 with no gradient. ``signed_head`` drops it (a signed residual).
+        last: list[nn.Module] = [] if self.config.signed_head else [nn.ReLU()]
+        self.head = nn.Sequential(_conv_bn_relu(2 * w1, w1), _conv_bn_relu(w1, w1), nn.Conv2d(w1, 3, 1), *last)
         # Gains multiply: pixel convs (before their ReLU), the stride-2 outputs of down 1–3 and
         # the concatenated outputs of up 2–4.
         site_channels = (3, 3, w1, w2, w3, 2 * w3, 2 * w2, 2 * w1)

@@ -40,6 +40,11 @@ _register(
     "half-width QA NPP for CPU-only edges (U-Net 16/32/64/128, ~5.1 GFLOPs at 224×224)",
 )
 _register(
+    "lite_qa_signed",
+    NppConfig(widths=(16, 32, 64, 128), qa_hidden=(8, 8, 16, 16, 32, 32, 32, 16), signed_head=True),
+    "lite_qa whose U-Net branch adds a signed residual (no final ReLU): it can remove detail, not only add",
+)
+_register(
     "nano_qa",
     NppConfig(widths=(8, 16, 32, 64), qa_hidden=(8, 8, 8, 8, 16, 16, 16, 8)),
     "quarter-width QA NPP for small CPUs (U-Net 8/16/32/64, ~1.3 GFLOPs at 224×224)",

@@ -70,6 +70,9 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: Annotated[int | None, Field(ge=1)] = None
     log_every: Annotated[int, Field(ge=1)] = 1
+    #: also code each batch without the NPP and log the plain codec's loss (``plain_total``) beside
+    #: ``total``: their difference is the NPP's gain per step (one more real encode per image)
+    log_plain: bool = False
     #: also write TensorBoard events under <out>/tb (needs `pip install tensorboard`; CSV is always written)
     tensorboard: bool = False
     checkpoint_every: Annotated[int, Field(ge=1)] = 50
@@ -107,7 +110,8 @@ class TrainConfig(BaseModel):
         d = self.model_dump()
         if self.init_from is not None:  # the weights, not the file name, decide the trajectory
             d["init_from"] = hashlib.sha256(resolve_path(self.init_from).read_bytes()).hexdigest()
-        for k in ("steps", "out", "log_every", "checkpoint_every", "encode_workers", "torch_threads", "device",
+        for k in ("steps", "out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
+                  "device",
                   *(k for k in d if k.startswith("validate_"))):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

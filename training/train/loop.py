@@ -53,7 +53,7 @@ LOG = "log.csv"
 VALIDATION_LOG = "validation.csv"
 FORMAT = "prepicm.train/1"
 LOG_FIELDS = ("step", "wall_s", "cpu_s", "total", "rate_bpp", "distortion", "pixel_mse", "lambda",
-              "proxy_bpp", "q_mean", "lr")
+              "proxy_bpp", "q_mean", "lr", "plain_total")
 
 
 class CheckpointError(ValueError):
@@ -99,16 +99,19 @@ def load_checkpoint(path: Path, cfg: TrainConfig | None = None) -> dict[str, Any
     return ck
 
 
-def _truncate_log(path: Path, step: int) -> list[dict[str, str]]:
-    """Drop rows past ``step`` (a crash after the last checkpoint); returns the rows kept."""
+def _truncate_log(path: Path, step: int, fields: tuple[str, ...] | None = None) -> list[dict[str, str]]:
+    """Drop rows past ``step`` (a crash after the last checkpoint); returns the rows kept.
+
+    With ``fields`` the file is rewritten with those columns (a log from an older version gains
+    the new ones, empty), so rows appended after the resume line up with the header."""
     if not path.is_file():
         return []
     with path.open() as f:
         reader = csv.DictReader(f)
-        fields = list(reader.fieldnames or LOG_FIELDS)
+        columns = list(fields or reader.fieldnames or LOG_FIELDS)
         rows = [r for r in reader if int(r["step"]) <= step]
     out = io.StringIO()
-    w = csv.DictWriter(out, fields)
+    w = csv.DictWriter(out, columns, restval="", extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, out.getvalue())
@@ -118,9 +121,10 @@ def _truncate_log(path: Path, step: int) -> list[dict[str, str]]:
 def identity_init(npp: NPP) -> NPP:
     """Start the NPP at (nearly) the identity: pixel-branch 1×1 convs = I and their QA gains = 1
     (the QA MLPs' last weights 0, bias 1: they learn their QP dependence from there), the U-Net
-    head's last conv = 0 with a tiny positive bias, so its ReLU is open: that conv learns from
-    the first step and the rest of the U-Net from the second (as a zero-initialised residual
-    branch does). The output is then X + 0.001, clamped.
+    head's last conv = 0 with a tiny positive bias where a ReLU follows it, so the ReLU is open
+    (bias 0 for a signed head): that conv learns from the first step and the rest of the U-Net
+    from the second (as a zero-initialised residual branch does). The output is then X + 0.001
+    (X for a signed head), clamped.
 
     An untrained NPP at PyTorch's default init outputs noise (pixel MSE ≈ 0.26 and KL ≈ 5 nats
     to the pristine prediction on ImageNet crops), so training would first spend its budget
@@ -140,7 +144,7 @@ def identity_init(npp: NPP) -> NPP:
         last = npp.head[2]
         assert isinstance(last, torch.nn.Conv2d) and last.bias is not None
         last.weight.zero_()
-        last.bias.fill_(1e-3)
+        last.bias.fill_(0.0 if npp.config.signed_head else 1e-3)
     return npp
 
 
@@ -204,7 +208,7 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
         opt.load_state_dict(ck["optimizer"])
         state = TrainState(int(ck["step"]), float(ck["wall_s"]), float(ck["cpu_s"]))
         if ctx.is_main:
-            _truncate_log(log_path, state.step)
+            _truncate_log(log_path, state.step, LOG_FIELDS)
             validated = _truncate_log(out / VALIDATION_LOG, state.step)
     elif ctx.is_main:
         for stale in (log_path, out / VALIDATION_LOG, out / BEST):
@@ -254,14 +258,16 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
+            plain = _plain_loss(st, loss_fn, x, quality, target) if cfg.log_plain else torch.tensor(math.nan)
             state.step += 1
             state.wall_s = base_wall + time.perf_counter() - t_wall
             state.cpu_s = base_cpu + _cpu_seconds() - t_cpu  # this process's (× processes for the run)
             proxy_bpp = coded["proxy_bits"].detach().mean() / (x.shape[-1] * x.shape[-2])
             logged = ctx.mean(torch.stack([terms[k].detach().float().cpu() for k in _TERMS]
-                                          + [proxy_bpp.float().cpu(), quality.float().mean()]))
+                                          + [proxy_bpp.float().cpu(), quality.float().mean(), plain.float().cpu()]))
             row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
-                   **{k: float(v) for k, v in zip((*_TERMS, "proxy_bpp", "q_mean"), logged.tolist(), strict=True)},
+                   **{k: float(v) for k, v in zip((*_TERMS, "proxy_bpp", "q_mean", "plain_total"), logged.tolist(),
+                                                  strict=True)},
                    "lr": opt.param_groups[0]["lr"]}
             last = state.step == cfg.steps
             validate_now = bool(cfg.validate_every) and (state.step % cfg.validate_every == 0 or last)
@@ -291,6 +297,16 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
 
 
 _TERMS = ("total", "rate_bpp", "distortion", "pixel_mse", "lambda")
+
+
+@torch.no_grad()
+def _plain_loss(st: StraightThroughCodec, loss_fn: RDLoss, x: torch.Tensor, quality: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
+    """The loss the plain codec scores on the same batch at the same q (no NPP): ``total`` minus
+    this is the NPP's gain on that batch, free of the batch's content, which dominates ``total``.
+    Runs after the optimiser step, so the noise quantiser's draws (reseeded every step) and the
+    trajectory are the same with or without it."""
+    return loss_fn(x, x, st(x, quality), quality, target)["total"]
 
 
 class _Validation:
