@@ -32,3 +32,15 @@ def test_curve_plots_and_tabulates_a_run(tmp_path: Path, capsys: pytest.CaptureF
 def test_a_folder_without_logs_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
     assert "log.csv not found" in capsys.readouterr().err
+
+
+def test_a_run_that_logged_the_plain_codec_shows_its_gain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    # total is 10% below the plain codec's loss for the first 10 steps, 20% below for the next 10
+    rows = [{"step": s, "cpu_s": 2.0 * s, "total": (0.9 if s <= 10 else 0.8) * (1 + s % 3),
+             "plain_total": 1.0 + s % 3} for s in range(1, 21)]
+    _write(run / "log.csv", rows)
+    assert main([str(run), "--out", str(tmp_path / "c.png"), "--window", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1–10 | -10.00% | 0.00 |" in out and "| 11–20 | -20.00% | 0.00 |" in out

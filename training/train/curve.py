@@ -1,9 +1,11 @@
 """Learning curves of a run: ``python -m training.train.curve RUN_DIR [RUN_DIR ...] --out curve.png``.
 
-Two panels against training steps (the top axis is CPU-hours of the first run): the training loss
-(a moving mean over ``--window`` steps of ``log.csv``; single batches of 4 are too noisy to read)
-and the held-out BD-rate at equal KL for each validated task (``validation.csv``), with its 90%
-bootstrap interval shaded. Also prints the validation table as markdown.
+Panels against training steps (the top axis is CPU-hours of the first run): the training loss
+(a moving mean over ``--window`` steps of ``log.csv``; single batches of 4 are too noisy to read);
+for runs that logged the plain codec on every batch (``log_plain``), the NPP's gain on the batch,
+100·(total − plain_total)/plain_total, which the batch's content does not dominate; and the
+held-out BD-rate at equal KL for each validated task (``validation.csv``), with its 90% bootstrap
+interval shaded. Also prints the validation table and the mean gain per window as markdown.
 """
 
 from __future__ import annotations
@@ -43,20 +45,48 @@ def markdown(run: Path, rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def batch_gain(log: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and per-batch gain in % of the plain codec's loss, where the run logged it."""
+    rows = [r for r in log if np.isfinite(r.get("plain_total", float("nan"))) and r["plain_total"] > 0]
+    steps = np.array([r["step"] for r in rows])
+    return steps, np.array([100.0 * (r["total"] - r["plain_total"]) / r["plain_total"] for r in rows])
+
+
+def gain_table(run: Path, log: list[dict[str, float]], window: int) -> str:
+    """Mean batch gain per ``window`` steps, with its standard error (markdown)."""
+    steps, gain = batch_gain(log)
+    lines = [f"**{run.name}**: gain on the training batch vs the plain codec, % of its loss", "",
+             "| steps | mean gain | ± s.e. |", "|---|---|---|"]
+    for start in range(0, len(gain), window):
+        g = gain[start : start + window]
+        se = g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
+        lines.append(f"| {int(steps[start])}–{int(steps[start + len(g) - 1])} | {g.mean():+.2f}% | {se:.2f} |")
+    return "\n".join(lines)
+
+
+def _moving_mean(values: np.ndarray, window: int) -> tuple[int, np.ndarray]:
+    k = max(1, min(window, len(values)))
+    return k, np.convolve(values, np.ones(k) / k, mode="valid")
+
+
 def plot(runs: list[Path], out: Path, window: int = 100) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_bd) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
-    for run in runs:
-        log = read_csv(run / "log.csv")
+    logs = {run: read_csv(run / "log.csv") for run in runs}
+    with_gain = any(len(batch_gain(log)[0]) for log in logs.values())
+    fig, axes = plt.subplots(3 if with_gain else 2, 1, figsize=(8, 10 if with_gain else 7), sharex=True)
+    ax_loss, ax_bd = axes[0], axes[-1]
+    for run, log in logs.items():
         steps = np.array([r["step"] for r in log])
-        total = np.array([r["total"] for r in log])
-        k = max(1, min(window, len(total)))
-        smooth = np.convolve(total, np.ones(k) / k, mode="valid")
+        k, smooth = _moving_mean(np.array([r["total"] for r in log]), window)
         ax_loss.plot(steps[k - 1 :], smooth, label=f"{run.name} (mean of {k} steps)")
+        gain_steps, gain = batch_gain(log)
+        if with_gain and len(gain):
+            k, smooth = _moving_mean(gain, window)
+            axes[1].plot(gain_steps[k - 1 :], smooth, label=f"{run.name} (mean of {k} steps)")
         val_path = run / "validation.csv"
         if val_path.is_file():
             val = read_csv(val_path)
@@ -73,6 +103,10 @@ def plot(runs: list[Path], out: Path, window: int = 100) -> None:
         top.set_xlabel(f"CPU-hours ({runs[0].name})")
     ax_loss.set_ylabel("training loss (R + λD + βP) / R_ref")
     ax_loss.legend(fontsize=8)
+    if with_gain:
+        axes[1].axhline(0.0, color="grey", lw=0.8)
+        axes[1].set_ylabel("loss vs plain codec, same batch (%)")
+        axes[1].legend(fontsize=8)
     ax_bd.axhline(0.0, color="grey", lw=0.8)
     ax_bd.set_ylabel("held-out BD-rate at equal KL (%)")
     ax_bd.set_xlabel("training step")
@@ -95,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         for run in args.runs:
             if (run / "validation.csv").is_file():
                 print(markdown(run, read_csv(run / "validation.csv")) + "\n")
+            log = read_csv(run / "log.csv")
+            if len(batch_gain(log)[0]):
+                print(gain_table(run, log, args.window) + "\n")
     except CurveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
