@@ -110,7 +110,8 @@ def plot(runs: list[Path], out: Path, window: int = 100) -> None:
     ax_bd.axhline(0.0, color="grey", lw=0.8)
     ax_bd.set_ylabel("held-out BD-rate at equal KL (%)")
     ax_bd.set_xlabel("training step")
-    ax_bd.legend(fontsize=8)
+    if ax_bd.get_legend_handles_labels()[0]:
+        ax_bd.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
