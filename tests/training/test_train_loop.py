@@ -181,3 +181,18 @@ def test_init_from_another_run_starts_from_its_weights(tmp_path: Path, data_dir:
     torch.save({"npp_variant": "lite_qa", "npp": {}}, other)
     with pytest.raises(CheckpointError, match="variant"):
         train(load_config(SMOKE, {"out": str(tmp_path / "c"), "init_from": str(other)}))
+
+
+def test_frozen_batchnorm_trains_the_network_that_is_exported(tmp_path: Path, data_dir: Path) -> None:
+    from training.train.loop import set_train_mode
+
+    train(load_config(SMOKE, {"out": str(tmp_path / "f"), "steps": 1, "batchnorm": "frozen"}))
+    train(load_config(SMOKE, {"out": str(tmp_path / "b"), "steps": 1}))
+    frozen, batch = _state(tmp_path / "f")["npp"], _state(tmp_path / "b")["npp"]
+    stats = [k for k in frozen if k.endswith("running_mean")]
+    assert stats and all(torch.equal(frozen[k], torch.zeros_like(frozen[k])) for k in stats)  # never updated
+    assert any(not torch.equal(batch[k], torch.zeros_like(batch[k])) for k in stats)
+    assert not torch.equal(frozen["head.2.weight"], batch["head.2.weight"])  # both learnt, differently
+    npp = build_npp("test_tiny")
+    set_train_mode(npp, "frozen")
+    assert npp.training and not npp.down1.body[0][1].training  # type: ignore[index, union-attr]

@@ -52,6 +52,11 @@ class TrainConfig(BaseModel):
     #: start from the NPP weights of another run instead (its checkpoint.pt or best.pt): a second
     #: stage with another loss; the file's sha256 is part of the run's identity
     init_from: str | None = None
+    #: "batch": batch-norm normalises with the batch's statistics while training (PyTorch's
+    #: train mode); "frozen": with its running statistics throughout, so the network trained is the
+    #: one exported (the QA gains differ per image, and a small batch of mixed q makes batch
+    #: statistics a noisy, q-mixing function of the other images in the batch)
+    batchnorm: Literal["batch", "frozen"] = "batch"
     task: str = "efficientnet_lite0"
     distortion: Literal["kl", "ce"] = "kl"
     beta: Annotated[float, Field(ge=0)] = 0.5
@@ -110,11 +115,19 @@ class TrainConfig(BaseModel):
         d = self.model_dump()
         if self.init_from is not None:  # the weights, not the file name, decide the trajectory
             d["init_from"] = hashlib.sha256(resolve_path(self.init_from).read_bytes()).hexdigest()
+        for k, default in _LATER_FIELDS.items():  # at the value older versions implied: not hashed
+            if d[k] == default:
+                d.pop(k)
         for k in ("steps", "out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
                   "device",
                   *(k for k in d if k.startswith("validate_"))):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Fields that change the trajectory but were added after runs were checkpointed, with the
+#: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
+_LATER_FIELDS: dict[str, object] = {"batchnorm": "batch"}
 
 
 def resolve_path(p: str) -> Path:

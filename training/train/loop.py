@@ -148,6 +148,16 @@ def identity_init(npp: NPP) -> NPP:
     return npp
 
 
+def set_train_mode(model: torch.nn.Module, batchnorm: str) -> None:
+    """Train mode, with batch-norm layers on their running statistics when ``batchnorm`` is "frozen"
+    (their affine weights still learn)."""
+    model.train()
+    if batchnorm == "frozen":
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
 def _npp_weights(path: Path, variant: str) -> dict[str, torch.Tensor]:
     """NPP weights from a training checkpoint (``npp``) or a best.pt / export checkpoint (``state_dict``)."""
     try:
@@ -248,7 +258,7 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
             x, quality = batch.x[rows].to(device), batch.quality[rows]
             _seed_step(cfg.seed, state.step, ctx.rank)
             cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=device)
-            model.train()
+            set_train_mode(model, cfg.batchnorm)
             x_bar = model(x, cond)["x_bar"]
             coded = st(x_bar, quality)
             target = loss_fn.target(x)
