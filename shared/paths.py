@@ -19,7 +19,7 @@ def repo_root() -> Path:
 
 
 #: the NPP the project ships (exported by ``training.export``; see docs/training.md for how it was trained)
-SHIPPED_NPP = "npp-lite_qa-bpg-efficientnet_lite0"
+SHIPPED_NPP = "npp-bpg-efficientnet_lite0"
 
 
 def shipped_npp_dir() -> Path:
