@@ -196,3 +196,19 @@ def test_frozen_batchnorm_trains_the_network_that_is_exported(tmp_path: Path, da
     npp = build_npp("test_tiny")
     set_train_mode(npp, "frozen")
     assert npp.training and not npp.down1.body[0][1].training  # type: ignore[index, union-attr]
+
+
+def test_resize_squashes_whole_pictures_before_the_crop(data_dir: Path) -> None:
+    from training.train.data import load_picture
+
+    native = DataConfig(first=200, count=4, holdout_count=2, crop=32)
+    squashed = DataConfig(first=200, count=4, holdout_count=2, crop=32, resize=40)
+    path = TrainImages(native, 0, (25, 44)).holdout_files[0]
+    assert load_picture(path, 32, 40).shape == (40, 40, 3)
+    assert load_picture(path, 32).shape[:2] != (40, 40)
+    a, b = TrainImages(native, 0, (25, 44)).holdout(), TrainImages(squashed, 0, (25, 44)).holdout()
+    assert a.x.shape == b.x.shape == (2, 3, 32, 32) and not torch.equal(a.x, b.x)
+    # a field added later leaves older runs' identity alone at its old value, and changes it otherwise
+    base = load_config(SMOKE)
+    assert base.identity() == load_config(SMOKE, {"data": {**base.data.model_dump(), "resize": None}}).identity()
+    assert base.identity() != load_config(SMOKE, {"data": {**base.data.model_dump(), "resize": 64}}).identity()

@@ -32,6 +32,10 @@ class DataConfig(BaseModel):
     holdout_first: Annotated[int, Field(ge=0)] = 0
     holdout_count: Annotated[int, Field(ge=0)] = 50
     crop: Annotated[int, Field(ge=16)] = 224
+    #: resize every whole picture to resize×resize (area filter, aspect not kept) before cropping,
+    #: so training sees objects at the scale the evaluation does (our ImageNet val pictures are
+    #: whole photos squashed to 227×227; the train pictures ~448×336 would show them 2× larger)
+    resize: Annotated[int | None, Field(ge=16)] = None
     hflip: bool = True
 
     def path(self) -> Path:
@@ -115,9 +119,10 @@ class TrainConfig(BaseModel):
         d = self.model_dump()
         if self.init_from is not None:  # the weights, not the file name, decide the trajectory
             d["init_from"] = hashlib.sha256(resolve_path(self.init_from).read_bytes()).hexdigest()
-        for k, default in _LATER_FIELDS.items():  # at the value older versions implied: not hashed
-            if d[k] == default:
-                d.pop(k)
+        for fields, where in ((_LATER_FIELDS, d), (_LATER_DATA_FIELDS, d["data"])):
+            for k, default in fields.items():  # at the value older versions implied: not hashed
+                if where[k] == default:
+                    where.pop(k)
         for k in ("steps", "out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
                   "device",
                   *(k for k in d if k.startswith("validate_"))):
@@ -128,6 +133,7 @@ class TrainConfig(BaseModel):
 #: Fields that change the trajectory but were added after runs were checkpointed, with the
 #: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
 _LATER_FIELDS: dict[str, object] = {"batchnorm": "batch"}
+_LATER_DATA_FIELDS: dict[str, object] = {"resize": None}
 
 
 def resolve_path(p: str) -> Path:

@@ -40,6 +40,15 @@ def fit_crop(rgb: np.ndarray, crop: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
 
 
+def load_picture(path: Path, crop: int, resize: int | None = None) -> np.ndarray:
+    """The RGB picture as training crops it: squashed to resize×resize (area filter) when given,
+    then upscaled if a side is under the crop."""
+    rgb = read_rgb(path)
+    if resize is not None:
+        rgb = np.asarray(Image.fromarray(rgb).resize((resize, resize), Image.Resampling.BOX))
+    return fit_crop(rgb, crop)
+
+
 class TrainImages:
     def __init__(self, cfg: DataConfig, seed: int, qp_range: tuple[int, int]) -> None:
         files = list_images(cfg.path())
@@ -58,7 +67,7 @@ class TrainImages:
 
     def _load(self, path: Path) -> np.ndarray:
         if path not in self._cache:
-            self._cache[path] = fit_crop(read_rgb(path), self.cfg.crop)
+            self._cache[path] = load_picture(path, self.cfg.crop, self.cfg.resize)
         return self._cache[path]
 
     def _index(self, g: int) -> int:

@@ -23,11 +23,10 @@ import numpy as np
 import torch
 
 from shared.codecs.bpg.codec import BpgCodec
-from shared.imageio import read_rgb
 from shared.pipeline import EncoderPool, round_trip_batch
 from shared.tasks import get_task
 from training.proxy.data import FIT_QPS, imagenet_train_files
-from training.train.data import fit_crop
+from training.train.data import load_picture
 from training.train.loss import LambdaTable, RatePoint, per_image_distortion
 
 
@@ -42,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=500)
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--crop", type=int, default=224)
+    ap.add_argument("--resize", type=int, default=None,
+                    help="squash each picture to RESIZE×RESIZE first (as a run's data.resize does)")
     ap.add_argument("--level", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     labels_by_file = {r["file"]: int(r["label"]) for r in csv.DictReader((files[0].parent / "labels.csv").open())}
     crops = []
     for f in files:
-        rgb = fit_crop(read_rgb(f), args.crop)  # upscales the rare picture with a side under the crop
+        rgb = load_picture(f, args.crop, args.resize)  # as training loads it
         h, w = rgb.shape[:2]
         s = args.crop
         crops.append(np.ascontiguousarray(rgb[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]))
@@ -74,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                      "kl": float(torch.cat(kl).mean()), "ce": float(torch.cat(ce).mean()), "n_images": len(crops)}
             points.append(point)
             print(json.dumps(point), f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-    doc = {"what": f"BPG level {args.level} on {len(crops)} ImageNet train centre crops {args.crop} (sorted files "
-                   f"{args.first}..{args.first + len(crops) - 1}), task {args.task}; KL from the pristine crop's "
+    squash = f" of the pictures squashed to {args.resize}×{args.resize}" if args.resize else ""
+    doc = {"what": f"BPG level {args.level} on {len(crops)} ImageNet train centre crops {args.crop}{squash} "
+                   f"(sorted files {args.first}..{args.first + len(crops) - 1}), task {args.task}; KL from the "
+                   "pristine crop's "
                    "prediction, CE with labels",
            "command": "python -m training.train.measure_slopes " + " ".join(argv or sys.argv[1:]),
            "codec_settings": codec.settings(), "points": points}
