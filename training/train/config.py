@@ -119,10 +119,12 @@ class TrainConfig(BaseModel):
         d = self.model_dump()
         if self.init_from is not None:  # the weights, not the file name, decide the trajectory
             d["init_from"] = hashlib.sha256(resolve_path(self.init_from).read_bytes()).hexdigest()
-        for fields, where in ((_LATER_FIELDS, d), (_LATER_DATA_FIELDS, d["data"])):
-            for k, default in fields.items():  # at the value older versions implied: not hashed
-                if where[k] == default:
-                    where.pop(k)
+        for (*parents, k), default in _LATER_FIELDS.items():  # at the value older runs implied: not hashed
+            where = d
+            for parent in parents:
+                where = where[parent]
+            if where[k] == default:
+                where.pop(k)
         for k in ("steps", "out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
                   "device",
                   *(k for k in d if k.startswith("validate_"))):
@@ -132,8 +134,7 @@ class TrainConfig(BaseModel):
 
 #: Fields that change the trajectory but were added after runs were checkpointed, with the
 #: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
-_LATER_FIELDS: dict[str, object] = {"batchnorm": "batch"}
-_LATER_DATA_FIELDS: dict[str, object] = {"resize": None}
+_LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None}
 
 
 def resolve_path(p: str) -> Path:

@@ -76,15 +76,16 @@ def plot(runs: list[Path], out: Path, window: int = 100) -> None:
     import matplotlib.pyplot as plt
 
     logs = {run: read_csv(run / "log.csv") for run in runs}
-    with_gain = any(len(batch_gain(log)[0]) for log in logs.values())
+    gains = {run: batch_gain(log) for run, log in logs.items()}
+    with_gain = any(len(steps) for steps, _ in gains.values())
     fig, axes = plt.subplots(3 if with_gain else 2, 1, figsize=(8, 10 if with_gain else 7), sharex=True)
     ax_loss, ax_bd = axes[0], axes[-1]
     for run, log in logs.items():
         steps = np.array([r["step"] for r in log])
         k, smooth = _moving_mean(np.array([r["total"] for r in log]), window)
         ax_loss.plot(steps[k - 1 :], smooth, label=f"{run.name} (mean of {k} steps)")
-        gain_steps, gain = batch_gain(log)
-        if with_gain and len(gain):
+        gain_steps, gain = gains[run]
+        if len(gain):
             k, smooth = _moving_mean(gain, window)
             axes[1].plot(gain_steps[k - 1 :], smooth, label=f"{run.name} (mean of {k} steps)")
         val_path = run / "validation.csv"
