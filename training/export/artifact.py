@@ -33,8 +33,8 @@ from training.export.onnx_export import (
     input_names,
     parity,
 )
-from training.npp.model import NPP, PAD_MULTIPLE, count_parameters
-from training.npp.variants import NPP_VARIANTS
+from training.npp.model import PAD_MULTIPLE, count_parameters
+from training.npp.variants import NPP_VARIANTS, NppModule
 from training.train.loop import checkpoint_as_export, is_training_checkpoint
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def kodak_images(count: int, crop: int | None = None) -> list[np.ndarray]:
     return out
 
 
-def load_checkpoint(npp: NPP, variant: str, path: Path) -> dict[str, Any]:
+def load_checkpoint(npp: NppModule, variant: str, path: Path) -> dict[str, Any]:
     """Load weights; returns the checkpoint's metadata (run_id, metrics, qps, codecs when present).
 
     Accepted: a raw state_dict, a dict with ``state_dict`` (or ``model``) plus optional

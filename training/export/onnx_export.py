@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.npp.model import NPP
+from training.npp.variants import NppModule
 
 ONNX_OPSET = 17
 IMAGE_INPUT, COND_INPUT, OUTPUT = "image", "cond", "x_bar"
@@ -18,7 +18,7 @@ IMAGE_INPUT, COND_INPUT, OUTPUT = "image", "cond", "x_bar"
 class _OnnxFacade(nn.Module):
     """Tensor in, tensor out: the exported graph's signature (dicts do not survive tracing)."""
 
-    def __init__(self, npp: NPP) -> None:
+    def __init__(self, npp: NppModule) -> None:
         super().__init__()
         self.npp = npp
 
@@ -26,11 +26,11 @@ class _OnnxFacade(nn.Module):
         return self.npp(image, cond)["x_bar"]
 
 
-def input_names(npp: NPP) -> list[str]:
+def input_names(npp: NppModule) -> list[str]:
     return [IMAGE_INPUT, COND_INPUT] if npp.quantization_adaptive else [IMAGE_INPUT]
 
 
-def export_onnx(npp: NPP, path: Path, opset: int = ONNX_OPSET) -> Path:
+def export_onnx(npp: NppModule, path: Path, opset: int = ONNX_OPSET) -> Path:
     """Trace ``npp`` (eval mode) to ONNX with dynamic N, H, W and run the ONNX checker."""
     import onnx
 
@@ -60,7 +60,7 @@ def export_onnx(npp: NPP, path: Path, opset: int = ONNX_OPSET) -> Path:
     return path
 
 
-def export_torchscript(npp: NPP, path: Path) -> Path:
+def export_torchscript(npp: NppModule, path: Path) -> Path:
     """Script (not trace) so the shape-dependent padding branch survives: any size, tiny ones too."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated but still the
@@ -82,7 +82,7 @@ def _run_onnx(path: Path, image: np.ndarray, cond: float | None) -> np.ndarray:
     return session.run([OUTPUT], feeds)[0]
 
 
-def parity(npp: NPP, onnx_path: Path, ts_path: Path | None, images: list[np.ndarray],
+def parity(npp: NppModule, onnx_path: Path, ts_path: Path | None, images: list[np.ndarray],
            cond: float = 0.6) -> dict[str, float]:
     """Max abs difference of ONNX Runtime (and TorchScript) against eager PyTorch, per image."""
     npp = npp.eval()

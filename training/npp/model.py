@@ -132,6 +132,30 @@ class NPP(nn.Module):
         hidden = self.config.qa_hidden or ()
         self.qa = nn.ModuleList([QAScale(m, c) for m, c in zip(hidden, site_channels, strict=False)])
 
+    def reset_to_identity(self) -> None:
+        """(Nearly) the identity: pixel-branch 1×1 convs = I and their QA gains = 1 (the QA MLPs'
+        last weights 0, bias 1: they learn their QP dependence from there), the U-Net head's last
+        conv = 0 with a tiny positive bias where a ReLU follows it, so the ReLU is open (bias 0 for
+        a signed head): that conv learns from the first step and the rest of the U-Net from the
+        second (as a zero-initialised residual branch does). The output is then X + 0.001 (X for
+        a signed head), clamped."""
+        with torch.no_grad():
+            for conv in (self.pixel1, self.pixel2):
+                conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+                assert conv.bias is not None
+                conv.bias.zero_()
+            for qa in list(self.qa)[:2]:  # the pixel branch's two gains
+                mlp = qa.mlp
+                assert isinstance(mlp, nn.Sequential)
+                out_layer = mlp[2]
+                assert isinstance(out_layer, nn.Linear)
+                out_layer.weight.zero_()
+                out_layer.bias.fill_(1.0)
+            last = self.head[2]
+            assert isinstance(last, nn.Conv2d) and last.bias is not None
+            last.weight.zero_()
+            last.bias.fill_(0.0 if self.config.signed_head else 1e-3)
+
     def _gains(self, cond: torch.Tensor, batch: int) -> list[torch.Tensor]:
         c = cond.to(torch.float32).reshape(-1, 1)
         c = c.expand(batch, 1) if c.shape[0] == 1 else c

@@ -5,16 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.registry import Registry
+from training.npp.local import LocalNPP, LocalNppConfig
 from training.npp.model import NPP, NppConfig
+
+#: Every NPP architecture: the paper's pixel + U-Net network, or the shallow local filter.
+NppModule = NPP | LocalNPP
 
 
 @dataclass(frozen=True)
 class NppVariant:
     name: str
-    config: NppConfig
+    config: NppConfig | LocalNppConfig
     description: str
 
-    def build(self) -> NPP:
+    def build(self) -> NppModule:
+        if isinstance(self.config, LocalNppConfig):
+            return LocalNPP(self.config)
         return NPP(self.config)
 
 
@@ -24,7 +30,7 @@ NPP_VARIANTS: Registry[NppVariant] = Registry("NPP variant")
 PAPER_QA_HIDDEN = (16, 16, 32, 32, 64, 64, 64, 32)
 
 
-def _register(name: str, config: NppConfig, description: str) -> None:
+def _register(name: str, config: NppConfig | LocalNppConfig, description: str) -> None:
     NPP_VARIANTS.register(name, NppVariant(name, config, description))
 
 
@@ -50,12 +56,17 @@ _register(
     "quarter-width QA NPP for small CPUs (U-Net 8/16/32/64, ~1.3 GFLOPs at 224×224)",
 )
 _register(
+    "local_qa",
+    LocalNppConfig(width=24, qa_hidden=16),
+    "shallow QA local filter (four 3×3 convs, dilations 1/2/4/1, no BN, ~12k params, ~0.6 GFLOPs at 224×224)",
+)
+_register(
     "test_tiny",
     NppConfig(widths=(4, 8, 8, 16), qa_hidden=(4,) * 8),
     "tiny QA NPP for fast tests (no use beyond tests)",
 )
 
 
-def build_npp(name: str) -> NPP:
+def build_npp(name: str) -> NppModule:
     """A freshly initialised NPP of a registered variant."""
     return NPP_VARIANTS.get(name).build()

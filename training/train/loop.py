@@ -38,7 +38,7 @@ from shared.codecs.bpg.codec import BpgCodec
 from shared.conditioning import conditioning_value
 from shared.pipeline import EncoderPool
 from shared.tasks import get_task
-from training.npp import NPP, build_npp
+from training.npp import NppModule, build_npp
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, resolve_path
@@ -118,33 +118,13 @@ def _truncate_log(path: Path, step: int, fields: tuple[str, ...] | None = None) 
     return rows
 
 
-def identity_init(npp: NPP) -> NPP:
-    """Start the NPP at (nearly) the identity: pixel-branch 1×1 convs = I and their QA gains = 1
-    (the QA MLPs' last weights 0, bias 1: they learn their QP dependence from there), the U-Net
-    head's last conv = 0 with a tiny positive bias where a ReLU follows it, so the ReLU is open
-    (bias 0 for a signed head): that conv learns from the first step and the rest of the U-Net
-    from the second (as a zero-initialised residual branch does). The output is then X + 0.001
-    (X for a signed head), clamped.
+def identity_init(npp: NppModule) -> NppModule:
+    """Start the NPP at (nearly) the identity (each architecture's ``reset_to_identity``).
 
     An untrained NPP at PyTorch's default init outputs noise (pixel MSE ≈ 0.26 and KL ≈ 5 nats
     to the pristine prediction on ImageNet crops), so training would first spend its budget
     relearning the identity; starting there, every step works on the rate–accuracy trade."""
-    with torch.no_grad():
-        for conv in (npp.pixel1, npp.pixel2):
-            conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-            assert conv.bias is not None
-            conv.bias.zero_()
-        for qa in list(npp.qa)[:2]:  # the pixel branch's two gains
-            mlp = qa.mlp
-            assert isinstance(mlp, torch.nn.Sequential)
-            out_layer = mlp[2]
-            assert isinstance(out_layer, torch.nn.Linear)
-            out_layer.weight.zero_()
-            out_layer.bias.fill_(1.0)
-        last = npp.head[2]
-        assert isinstance(last, torch.nn.Conv2d) and last.bias is not None
-        last.weight.zero_()
-        last.bias.fill_(0.0 if npp.config.signed_head else 1e-3)
+    npp.reset_to_identity()
     return npp
 
 
@@ -334,7 +314,7 @@ class _Validation:
         done = [float(r[self.key]) for r in logged if r.get(self.key) not in (None, "", "nan")]
         self.best = min(done) if done else math.inf
 
-    def run(self, npp: NPP, state: TrainState) -> dict[str, float]:
+    def run(self, npp: NppModule, state: TrainState) -> dict[str, float]:
         result = self.validator.run(npp_prefilter(npp))
         row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
                **result.row()}
