@@ -21,7 +21,6 @@ part). Images: centre 224×224 crops of ImageNet train images from the NPP's tra
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -32,6 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import write_report  # noqa: E402
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
 from shared.metrics.bdrate import bootstrap_bd_rate  # noqa: E402
 from shared.pipeline import EncoderPool  # noqa: E402
@@ -136,11 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} ({role}) | {kl.describe()} | {ag.describe()} |")
         summary[name] = {"bd_kl": kl.to_json(), "bd_agreement": ag.to_json()}
     summary["bpp_plain"], summary["bpp_probe"] = plain.bpp().tolist(), probe.bpp().tolist()
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    write_report(args.out, "\n".join(lines) + "\n", summary)
     return 0
 
 

@@ -28,7 +28,6 @@ and the local filter at the identity; all at the evaluation's scale (pictures sq
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import write_report  # noqa: E402
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
 from shared.conditioning import conditioning_value  # noqa: E402
 from shared.pipeline import EncoderPool  # noqa: E402
@@ -219,13 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         for d in r["descent"]:  # type: ignore[attr-defined]
             cells.append(f"{100 * d['change']:+.2f} ± {100 * d['change_se']:.2f} ({100 * d['first_order']:+.2f})")
         lines.append(f"| {label} | {100 * float(r['base_ratio']):+.2f}% | " + " | ".join(cells) + " |")  # type: ignore[arg-type]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps({"batches": args.batches, "fresh": args.fresh,
-                                                          "batch_size": b, "wall_s": wall, "settings": results},
-                                                         indent=1, default=float) + "\n")
+    write_report(args.out, "\n".join(lines) + "\n",
+                 {"batches": args.batches, "fresh": args.fresh, "batch_size": b, "wall_s": wall, "settings": results})
     return 0
 
 

@@ -20,7 +20,6 @@ edge. A translation-equivariant filter (``local_qa``) cannot. Pictures: ImageNet
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -32,14 +31,14 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import write_report  # noqa: E402
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
-from shared.metrics.bdrate import bootstrap_bd_rate  # noqa: E402
 from shared.pipeline import EncoderPool  # noqa: E402
 from shared.tasks import get_task  # noqa: E402
 from shared.tasks.classifiers import ClassifierPreprocess  # noqa: E402
 from training.train.config import DataConfig  # noqa: E402
 from training.train.data import TrainImages  # noqa: E402
-from training.train.validate import score  # noqa: E402
+from training.train.validate import Validator  # noqa: E402
 
 QUALITIES = (26, 30, 34, 38, 42)
 TASKS = ("efficientnet_lite0", "mobilenet_v2")
@@ -84,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     codec = BpgCodec(level=args.level)
     t0 = time.perf_counter()
     with EncoderPool(workers=args.workers) as pool:
-        plain = score(x, ids, args.qualities, codec, tasks, pool=pool)
-        kept = score(x, ids, args.qualities, codec, tasks, prefilter=lambda xs, _q: keep_window(xs, lo, hi), pool=pool)
+        validator = Validator(x, ids, args.qualities, codec, tasks, pool=pool, bootstrap=args.bootstrap)
+        result = validator.run(lambda xs, _q: keep_window(xs, lo, hi))
+    plain, kept = result.plain, result.npp
     wall = time.perf_counter() - t0
 
     unread = 1.0 - ((hi - lo) / args.size) ** 2
@@ -105,16 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, object] = {"images": list(ids), "qualities": args.qualities, "window": [lo, hi],
                                   "unread_fraction": unread, "wall_s": wall}
     for name in TASKS:
-        kl = bootstrap_bd_rate(plain.curve(name), kept.curve(name), higher_is_better=False, n=args.bootstrap)
-        ag = bootstrap_bd_rate(plain.curve(name, "agreement"), kept.curve(name, "agreement"), n=args.bootstrap)
+        kl, ag = result.bd_kl[name], result.bd_agreement[name]
         lines.append(f"| {name} | {kl.describe()} | {ag.describe()} |")
         summary[name] = {"bd_kl": kl.to_json(), "bd_agreement": ag.to_json()}
     summary["bpp_plain"], summary["bpp_flattened"] = plain.bpp().tolist(), kept.bpp().tolist()
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    write_report(args.out, "\n".join(lines) + "\n", summary)
     return 0
 
 
