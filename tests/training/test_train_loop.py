@@ -212,3 +212,26 @@ def test_resize_squashes_whole_pictures_before_the_crop(data_dir: Path) -> None:
     base = load_config(SMOKE)
     assert base.identity() == load_config(SMOKE, {"data": {**base.data.model_dump(), "resize": None}}).identity()
     assert base.identity() != load_config(SMOKE, {"data": {**base.data.model_dump(), "resize": 64}}).identity()
+
+
+def test_accumulated_micro_batches_take_the_step_of_their_mean(tmp_path: Path, data_dir: Path) -> None:
+    # whole 32×32 pictures, no flip, one q: a micro-batch's content depends only on which images it holds
+    fixed = {"data": {"first": 200, "count": 2, "holdout_count": 2, "crop": 32, "resize": 32, "hflip": False},
+             "qp_min": 30, "qp_max": 30, "steps": 1, "batchnorm": "frozen", "log_plain": True}
+    train(load_config(SMOKE, {**fixed, "out": str(tmp_path / "one"), "batch_size": 2}))
+    acc = load_config(SMOKE, {**fixed, "out": str(tmp_path / "acc"), "batch_size": 1, "accumulate": 2})
+    assert acc.identity() != load_config(SMOKE, {**fixed, "batch_size": 1}).identity()
+    assert load_config(SMOKE, {"accumulate": 1}).identity() == load_config(SMOKE).identity()  # older runs resume
+    train(acc)
+    one, two = _state(tmp_path / "one"), _state(tmp_path / "acc")
+    assert two["step"] == 1  # optimiser steps, not micro-batches
+    grads_one = [s["exp_avg"] for s in one["optimizer"]["state"].values()]
+    grads_two = [s["exp_avg"] for s in two["optimizer"]["state"].values()]
+    scale = max(float(g.abs().max()) for g in grads_one)
+    assert scale > 0
+    for g1, g2 in zip(grads_one, grads_two, strict=True):  # Adam's first moment after one step: 0.1 × gradient
+        assert torch.allclose(g1, g2, rtol=1e-3, atol=1e-5 * scale)
+    row_one = next(csv.DictReader((tmp_path / "one" / LOG).open()))
+    row_two = next(csv.DictReader((tmp_path / "acc" / LOG).open()))
+    for k in ("total", "rate_bpp", "distortion", "plain_total"):  # the log holds the micro-batches' mean
+        assert float(row_two[k]) == pytest.approx(float(row_one[k]), rel=1e-4), k

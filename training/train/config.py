@@ -49,6 +49,10 @@ class TrainConfig(BaseModel):
     seed: int = 0
     steps: Annotated[int, Field(ge=1)] = 1000
     batch_size: Annotated[int, Field(ge=1)] = 4
+    #: micro-batches of ``batch_size`` whose gradients are averaged into one optimiser step: an
+    #: effective batch of batch_size × accumulate in the memory of one micro-batch (at batch 4 a
+    #: step of this loss is almost all gradient noise; see docs/training.md)
+    accumulate: Annotated[int, Field(ge=1)] = 1
     lr: Annotated[float, Field(gt=0)] = 1e-4
     npp: str = "lite_qa"
     #: "identity": start the NPP at the identity map (training.train.loop.identity_init); "random": PyTorch's init
@@ -134,7 +138,8 @@ class TrainConfig(BaseModel):
 
 #: Fields that change the trajectory but were added after runs were checkpointed, with the
 #: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
-_LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None}
+_LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None,
+                                                ("accumulate",): 1}
 
 
 def resolve_path(p: str) -> Path:

@@ -4,7 +4,8 @@ One step: the batch of step s (training.train.data: depends only on seed and s),
 image drawn uniformly from [qp_min, qp_max], the QA conditioning ``shared.conditioning`` gives for
 it, X̄ = NPP(X, cond), the straight-through codec (real BPG in an EncoderPool forward, the proxy
 backward; or the proxy alone), the rate–distortion loss against the frozen task model, one Adam
-step. The torch RNG (noise quantiser) is reseeded from (seed, s) every step.
+step — over ``accumulate`` micro-batches whose gradients are averaged first. The torch RNG (noise
+quantiser) is reseeded from (seed, micro-batch index) for every micro-batch.
 
 Checkpoints (``<out>/checkpoint.pt``, written atomically every ``checkpoint_every`` steps and at
 the end) hold the NPP, the optimiser, the step, the accumulated time and the config identity;
@@ -234,27 +235,16 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
         t_wall, t_cpu = time.perf_counter(), _cpu_seconds()
         base_wall, base_cpu = state.wall_s, state.cpu_s
         while state.step < cfg.steps:
-            batch = data.batch(state.step, cfg.batch_size)
-            x, quality = batch.x[rows].to(device), batch.quality[rows]
-            _seed_step(cfg.seed, state.step, ctx.rank)
-            cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=device)
             set_train_mode(model, cfg.batchnorm)
-            x_bar = model(x, cond)["x_bar"]
-            coded = st(x_bar, quality)
-            target = loss_fn.target(x)
-            terms = loss_fn(x, x_bar, coded, quality, target)
-            if not math.isfinite(float(terms["total"].detach())):
-                raise FloatingPointError(f"step {state.step}: loss is {float(terms['total'])}")
             opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
+            micro = [_micro_step(cfg, ctx, model, st, loss_fn, data, rows, state.step * cfg.accumulate + k,
+                                 sync=k == cfg.accumulate - 1)
+                     for k in range(cfg.accumulate)]
             opt.step()
-            plain = _plain_loss(st, loss_fn, x, quality, target) if cfg.log_plain else torch.tensor(math.nan)
             state.step += 1
             state.wall_s = base_wall + time.perf_counter() - t_wall
             state.cpu_s = base_cpu + _cpu_seconds() - t_cpu  # this process's (× processes for the run)
-            proxy_bpp = coded["proxy_bits"].detach().mean() / (x.shape[-1] * x.shape[-2])
-            logged = ctx.mean(torch.stack([terms[k].detach().float().cpu() for k in _TERMS]
-                                          + [proxy_bpp.float().cpu(), quality.float().mean(), plain.float().cpu()]))
+            logged = ctx.mean(torch.stack(micro).mean(0))
             row = {"step": state.step, "wall_s": round(state.wall_s, 3), "cpu_s": round(state.cpu_s, 3),
                    **{k: float(v) for k, v in zip((*_TERMS, "proxy_bpp", "q_mean", "plain_total"), logged.tolist(),
                                                   strict=True)},
@@ -289,13 +279,38 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
 _TERMS = ("total", "rate_bpp", "distortion", "pixel_mse", "lambda")
 
 
+def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: StraightThroughCodec,
+                loss_fn: RDLoss, data: TrainImages, rows: slice, index: int, *, sync: bool) -> torch.Tensor:
+    """Forward and backward of micro-batch ``index`` (the loss scaled by 1/accumulate, so the summed
+    gradients are the mean over the effective batch); returns its logged terms (``_TERMS``, proxy
+    bpp, mean q, the plain codec's loss). With accumulate = 1, micro-batch s is step s's batch.
+    Under DDP only the last micro-batch of a step all-reduces the gradients (``sync``)."""
+    batch = data.batch(index, cfg.batch_size)
+    x, quality = batch.x[rows].to(ctx.device), batch.quality[rows]
+    _seed_step(cfg.seed, index, ctx.rank)
+    cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=ctx.device)
+    no_sync = getattr(model, "no_sync", None)
+    with no_sync() if no_sync is not None and not sync else contextlib.nullcontext():
+        x_bar = model(x, cond)["x_bar"]
+        coded = st(x_bar, quality)
+        target = loss_fn.target(x)
+        terms = loss_fn(x, x_bar, coded, quality, target)
+        if not math.isfinite(float(terms["total"].detach())):
+            raise FloatingPointError(f"micro-batch {index}: loss is {float(terms['total'])}")
+        (terms["total"] / cfg.accumulate).backward()
+    plain = _plain_loss(st, loss_fn, x, quality, target) if cfg.log_plain else torch.tensor(math.nan)
+    proxy_bpp = coded["proxy_bits"].detach().mean() / (x.shape[-1] * x.shape[-2])
+    return torch.stack([terms[k].detach().float().cpu() for k in _TERMS]
+                       + [proxy_bpp.float().cpu(), quality.float().mean(), plain.float().cpu()])
+
+
 @torch.no_grad()
 def _plain_loss(st: StraightThroughCodec, loss_fn: RDLoss, x: torch.Tensor, quality: torch.Tensor,
                 target: torch.Tensor) -> torch.Tensor:
     """The loss the plain codec scores on the same batch at the same q (no NPP): ``total`` minus
     this is the NPP's gain on that batch, free of the batch's content, which dominates ``total``.
-    Runs after the optimiser step, so the noise quantiser's draws (reseeded every step) and the
-    trajectory are the same with or without it."""
+    Runs after the backward pass and the next micro-batch reseeds the RNG, so the noise
+    quantiser's draws and the trajectory are the same with or without it."""
     return loss_fn(x, x, st(x, quality), quality, target)["total"]
 
 
