@@ -16,9 +16,7 @@ def test_spooled_frames_survive_an_edge_crash(services: Services, frames: list[b
     edge = services.edge(f"http://127.0.0.1:{cloud_port}")
     spool_dir = services.tmp / "edge-spool"
     camera = "spool-cam"
-    edge.start()
-    cloud.start()  # loads its models meanwhile; it listens only once they are loaded
-    edge.wait_ready()
+    edge.start().wait_ready()
     for i in range(N):
         r = send_frame(edge, frames[i], camera, i)
         assert r.status_code == 202, r.text
@@ -28,7 +26,9 @@ def test_spooled_frames_survive_an_edge_crash(services: Services, frames: list[b
     edge.kill()
     assert len(list(spool_dir.glob("*.frame"))) == N  # on disk, waiting
 
-    cloud.wait_ready()
+    # the cloud starts only now: started earlier, it could come up on a loaded machine while the
+    # frames were still being sent, and the edge would deliver some of them before the crash
+    cloud.start().wait_ready()
     edge.start().wait_ready()  # same spool directory: the crashed edge's lock died with it
     wait_until(lambda: spool_frames(edge) == 0, 60, "the restarted edge delivered its spool")
     assert not list(spool_dir.glob("*.frame"))
