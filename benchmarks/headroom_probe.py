@@ -40,29 +40,12 @@ from training.proxy.model import BpgProxy  # noqa: E402
 from training.proxy.real_codec import StraightThroughCodec  # noqa: E402
 from training.train.config import DataConfig, resolve_path  # noqa: E402
 from training.train.data import TrainImages  # noqa: E402
+from training.train.distill import optimise_pixels  # noqa: E402
 from training.train.loop import _cpu_seconds  # noqa: E402
 from training.train.loss import LambdaTable, RDLoss  # noqa: E402
 from training.train.validate import score  # noqa: E402
 
 QUALITIES = (26, 30, 34, 38, 42)
-
-
-def optimise(x: torch.Tensor, q: int, st: StraightThroughCodec, loss_fn: RDLoss, steps: int, lr: float,
-             batch: int) -> torch.Tensor:
-    out = []
-    for lo in range(0, x.shape[0], batch):
-        xs = x[lo : lo + batch]
-        target = loss_fn.target(xs)
-        y = xs.clone().requires_grad_(True)
-        opt = torch.optim.Adam([y], lr=lr)
-        for _ in range(steps):
-            y_c = y.clamp(0.0, 1.0)
-            terms = loss_fn(xs, y_c, st(y_c, q), q, target)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-        out.append(y.detach().clamp(0.0, 1.0))
-    return torch.cat(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         st = StraightThroughCodec(BpgProxy(), codec, pool=pool, mode=args.codec_forward)
         optimised: dict[int, torch.Tensor] = {}
         for q in args.qualities:
-            optimised[q] = optimise(x, q, st, loss_fn, args.steps, args.lr, args.batch)
+            optimised[q] = torch.cat([optimise_pixels(x[lo : lo + args.batch], q, st, loss_fn, args.steps, args.lr)
+                                      for lo in range(0, len(x), args.batch)])
             print(f"q{q}: optimised {len(ids)} images in {time.perf_counter() - t0:.0f} s", flush=True)
         tasks = {"efficientnet_lite0": lite0, "mobilenet_v2": mnv2}
         plain = score(x, ids, args.qualities, codec, tasks, pool=pool, chunk=len(ids))

@@ -42,6 +42,23 @@ class DataConfig(BaseModel):
         return resolve_path(self.folder)
 
 
+class DistillConfig(BaseModel):
+    """Learn per-image optimised pictures by regression instead of the rate–distortion loss
+    (:mod:`training.train.distill`). ``steps``, ``lr`` and ``beta`` make the targets: Adam steps on
+    each picture's pixels against the run's loss with pixel weight ``beta``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: str
+    steps: Annotated[int, Field(ge=1)] = 20
+    lr: Annotated[float, Field(gt=0)] = 3e-3
+    beta: Annotated[float, Field(ge=0)] = 0.5
+    #: pictures per target file
+    shard: Annotated[int, Field(ge=1)] = 16
+    #: train on the first this many target pictures (None: every shard in the folder)
+    images: Annotated[int | None, Field(ge=1)] = None
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -98,6 +115,8 @@ class TrainConfig(BaseModel):
     validate_tasks: list[str] = Field(default_factory=lambda: ["mobilenet_v2"])
     validate_bootstrap: Annotated[int, Field(ge=10)] = 200
     out: str = "runs/npp"
+    #: None: train on the rate–distortion loss; else regress onto per-image optimised targets
+    distill: DistillConfig | None = None
     data: DataConfig = Field(default_factory=lambda: DataConfig())
 
     @field_validator("npp")
@@ -139,7 +158,7 @@ class TrainConfig(BaseModel):
 #: Fields that change the trajectory but were added after runs were checkpointed, with the
 #: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
 _LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None,
-                                                ("accumulate",): 1}
+                                                ("accumulate",): 1, ("distill",): None}
 
 
 def resolve_path(p: str) -> Path:

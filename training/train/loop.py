@@ -15,8 +15,10 @@ left behind are dropped on resume). With ``validate_every`` the held-out images 
 real codec with and without the NPP every that many steps (:mod:`training.train.validate`); the
 BD-rates go to ``<out>/validation.csv`` and the best NPP by BD-rate at equal KL on the training
 task to ``<out>/best.pt`` (weights and provenance, what ``training.export --checkpoint`` reads).
-With ``tensorboard: true`` the same scalars also go to ``<out>/tb`` (needs the ``tensorboard``
-package, which the project does not require).
+With a ``distill`` section the loss is instead the pixel regression onto per-image optimised
+targets (:mod:`training.train.distill`); everything else — batches, checkpoints, validation with
+the real codec — is the same. With ``tensorboard: true`` the same scalars also go to
+``<out>/tb`` (needs the ``tensorboard`` package, which the project does not require).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, resolve_path
 from training.train.data import TrainImages
+from training.train.distill import TargetImages
 from training.train.distributed import Distributed, setup
 from training.train.loss import LambdaTable, RDLoss
 from training.train.validate import Validator, npp_prefilter
@@ -214,6 +217,7 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
     lambdas = LambdaTable.from_sweep(resolve_path(cfg.lambda_points), cfg.distortion)
     loss_fn = RDLoss(task, lambdas, beta=cfg.beta, distortion=cfg.distortion, normalise=cfg.normalise_rate)
     data = TrainImages(cfg.data, cfg.seed, (cfg.qp_min, cfg.qp_max))
+    source: TrainImages | TargetImages = TargetImages(cfg) if cfg.distill is not None else data
     rows = ctx.rows(cfg.batch_size)
     tb = _tensorboard(out / "tb") if cfg.tensorboard and ctx.is_main else None
     bar = None
@@ -237,7 +241,7 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
         while state.step < cfg.steps:
             set_train_mode(model, cfg.batchnorm)
             opt.zero_grad(set_to_none=True)
-            micro = [_micro_step(cfg, ctx, model, st, loss_fn, data, rows, state.step * cfg.accumulate + k,
+            micro = [_micro_step(cfg, ctx, model, st, loss_fn, source, rows, state.step * cfg.accumulate + k,
                                  sync=k == cfg.accumulate - 1)
                      for k in range(cfg.accumulate)]
             opt.step()
@@ -280,16 +284,24 @@ _TERMS = ("total", "rate_bpp", "distortion", "pixel_mse", "lambda")
 
 
 def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: StraightThroughCodec,
-                loss_fn: RDLoss, data: TrainImages, rows: slice, index: int, *, sync: bool) -> torch.Tensor:
+                loss_fn: RDLoss, data: TrainImages | TargetImages, rows: slice, index: int, *,
+                sync: bool) -> torch.Tensor:
     """Forward and backward of micro-batch ``index`` (the loss scaled by 1/accumulate, so the summed
     gradients are the mean over the effective batch); returns its logged terms (``_TERMS``, proxy
     bpp, mean q, the plain codec's loss). With accumulate = 1, micro-batch s is step s's batch.
     Under DDP only the last micro-batch of a step all-reduces the gradients (``sync``)."""
-    batch = data.batch(index, cfg.batch_size)
+    if isinstance(data, TargetImages):
+        batch, goal = data.batch(index, cfg.batch_size)
+        goal = goal[rows].to(ctx.device)
+    else:
+        batch, goal = data.batch(index, cfg.batch_size), None
     x, quality = batch.x[rows].to(ctx.device), batch.quality[rows]
     _seed_step(cfg.seed, index, ctx.rank)
     cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=ctx.device)
     no_sync = getattr(model, "no_sync", None)
+    if goal is not None:
+        with no_sync() if no_sync is not None and not sync else contextlib.nullcontext():
+            return _distill_step(cfg, model, x, cond, quality, goal)
     with no_sync() if no_sync is not None and not sync else contextlib.nullcontext():
         x_bar = model(x, cond)["x_bar"]
         coded = st(x_bar, quality)
@@ -302,6 +314,22 @@ def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: 
     proxy_bpp = coded["proxy_bits"].detach().mean() / (x.shape[-1] * x.shape[-2])
     return torch.stack([terms[k].detach().float().cpu() for k in _TERMS]
                        + [proxy_bpp.float().cpu(), quality.float().mean(), plain.float().cpu()])
+
+
+def _distill_step(cfg: TrainConfig, model: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor,
+                  quality: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """Regression onto the optimised pictures: ``total`` is MSE(X̄, X*), ``plain_total`` the
+    identity's MSE(X, X*) (their gap is what the network has learnt), ``pixel_mse`` MSE(X̄, X); the
+    codec and task terms are not computed (NaN)."""
+    x_bar = model(x, cond)["x_bar"]
+    loss = ((x_bar - goal) ** 2).mean()
+    if not math.isfinite(float(loss.detach())):
+        raise FloatingPointError(f"distillation loss is {float(loss)}")
+    (loss / cfg.accumulate).backward()
+    nan = torch.tensor(math.nan)
+    with torch.no_grad():
+        pixel, plain = ((x_bar - x) ** 2).mean().cpu(), ((x - goal) ** 2).mean().cpu()
+    return torch.stack([loss.detach().cpu(), nan, nan, pixel, nan, nan, quality.float().mean(), plain]).float()
 
 
 @torch.no_grad()

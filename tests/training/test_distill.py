@@ -1,0 +1,128 @@
+"""Distillation: per-image optimised targets, their files, and an NPP trained to reproduce them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import torch
+
+from shared.codecs.bpg.codec import BpgCodec
+from shared.paths import repo_root
+from shared.tasks import get_task
+from training.proxy.model import BpgProxy
+from training.proxy.real_codec import StraightThroughCodec
+from training.train.config import TrainConfig, load_config, resolve_path
+from training.train.distill import TargetError, TargetImages, _settings, make_targets, shard_path
+from training.train.loop import CHECKPOINT, LOG, load_checkpoint, train
+from training.train.loss import LambdaTable, RDLoss
+
+SMOKE = repo_root() / "configs" / "training" / "smoke.yaml"
+
+
+def _config(tmp_path: Path, **distill: object) -> TrainConfig:
+    base = load_config(SMOKE, {"out": str(tmp_path / "run")})
+    return TrainConfig.model_validate({
+        **base.model_dump(),
+        "distill": {"targets": str(tmp_path / "targets"), "steps": 4, "lr": 3e-3, "shard": 2, **distill},
+        "data": {**base.data.model_dump(), "count": 4, "resize": 40, "crop": 32},
+    })
+
+
+def _write_shard(cfg: TrainConfig, k: int, x: torch.Tensor, y: torch.Tensor, q: list[int]) -> None:
+    assert cfg.distill is not None
+    buf = io.BytesIO()
+    torch.save({"format": "prepicm.distill/1", "settings": _settings(cfg, cfg.distill),
+                "ids": [f"img{k}_{i}.png" for i in range(len(q))], "quality": torch.tensor(q), "x": x,
+                "y": y.half()}, buf)
+    path = shard_path(resolve_path(cfg.distill.targets), k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+
+
+def test_targets_are_optimised_pictures_that_the_real_codec_scores_better(tmp_path: Path, data_dir: Path) -> None:
+    cfg = _config(tmp_path)
+    paths = make_targets(cfg, 3, workers=1, log=False)
+    assert [p.name for p in paths] == ["shard_00000.pt", "shard_00001.pt"]
+    shards = [torch.load(p, weights_only=True) for p in paths]
+    assert [len(s["ids"]) for s in shards] == [2, 1]
+    x = torch.cat([s["x"] for s in shards]).float() / 255
+    y = torch.cat([s["y"] for s in shards]).float()
+    q = torch.cat([s["quality"] for s in shards])
+    assert x.shape == y.shape == (3, 3, 40, 40) and int(q.min()) >= 25 and int(q.max()) <= 44
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0 and float((y - x).abs().max()) > 1 / 255
+    # the loss the targets were optimised for, scored with the real codec alone
+    task = get_task(cfg.task)
+    loss_fn = RDLoss(task, LambdaTable.from_sweep(resolve_path(cfg.lambda_points), "kl"), beta=0.5)
+    st = StraightThroughCodec(BpgProxy(), BpgCodec(level=cfg.codec_level))
+    with torch.no_grad():
+        target = loss_fn.target(x)
+        before = loss_fn(x, x, st(x, q), q, target)["total_per_image"]
+        after = loss_fn(x, y, st(y, q), q, target)["total_per_image"]
+    assert float(after.sum()) < float(before.sum())
+    # a second call keeps the shards it finds; other settings are refused, not mixed in
+    stamp = paths[0].stat().st_mtime_ns
+    make_targets(cfg, 3, workers=1, log=False)
+    assert paths[0].stat().st_mtime_ns == stamp
+    with pytest.raises(TargetError, match="other settings"):
+        make_targets(_config(tmp_path, lr=1e-3), 3, workers=1, log=False)
+    with pytest.raises(TargetError, match="other settings"):
+        TargetImages(_config(tmp_path, steps=5))
+
+
+def test_target_batches_crop_and_flip_picture_and_target_alike(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    g = torch.Generator().manual_seed(0)
+    for k in range(2):
+        x = torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8, generator=g)
+        _write_shard(cfg, k, x, 1.0 - x.float() / 255, [26 + k, 40 - k])
+    data = TargetImages(cfg)
+    assert len(data) == 4
+    flips: set[bool] = set()
+    for step in range(6):
+        batch, goal = data.batch(step, 3)
+        assert batch.x.shape == goal.shape == (3, 3, 32, 32)
+        torch.testing.assert_close(goal, 1.0 - batch.x, atol=1e-3, rtol=0)  # fp16 targets
+        again, goal2 = TargetImages(cfg).batch(step, 3)
+        assert torch.equal(again.x, batch.x) and torch.equal(goal2, goal) and again.ids == batch.ids
+        for i, name in enumerate(batch.ids):
+            k, j = (int(v) for v in name[3:-4].split("_"))
+            assert int(batch.quality[i]) == [26 + k, 40 - k][j]
+            whole = data.x[data.ids.index(name)].float() / 255
+            found = {flip for top in range(9) for left in range(9) for flip in (False, True)
+                     if torch.equal(batch.x[i], (lambda c, f: c.flip(-1) if f else c)(
+                         whole[:, top : top + 32, left : left + 32], flip))}
+            assert found, f"batch {step} picture {i} is no crop of {name}"
+            flips |= found
+    assert flips == {False, True}
+    with pytest.raises(TargetError, match="holds 4 target pictures"):
+        TargetImages(_config(tmp_path, images=5))
+    assert len(TargetImages(_config(tmp_path, images=3))) == 3
+    with pytest.raises(TargetError, match="no target shards"):
+        TargetImages(_config(tmp_path, targets=str(tmp_path / "none")))
+
+
+def test_distillation_learns_the_targets_and_resumes_exactly(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(30, 226, (4, 3, 40, 40), dtype=torch.uint8, generator=g)
+    _write_shard(cfg, 0, x, x.float() / 255 * 0.8, [30, 30, 38, 38])  # a target the NPP can learn: darker
+
+    def run(out: str, steps: int) -> None:
+        train(TrainConfig.model_validate({**cfg.model_dump(), "out": str(tmp_path / out), "steps": steps,
+                                          "lr": 1e-2, "checkpoint_every": 1}))
+
+    run("a", 30)
+    rows = list(csv.DictReader((tmp_path / "a" / LOG).open()))
+    first, last = rows[0], rows[-1]
+    assert float(first["plain_total"]) == pytest.approx(float(first["total"]), rel=0.2)  # starts at the identity
+    assert float(last["total"]) < 0.5 * float(last["plain_total"])
+    assert last["rate_bpp"] == "nan"  # no codec ran
+    run("b", 2)
+    run("c", 1)
+    run("c", 2)
+    a, b = load_checkpoint(tmp_path / "b" / CHECKPOINT), load_checkpoint(tmp_path / "c" / CHECKPOINT)
+    for k, v in a["npp"].items():
+        assert torch.equal(v, b["npp"][k]), k

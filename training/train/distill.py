@@ -1,0 +1,208 @@
+"""Distillation targets: pixels optimised per image, for an NPP to learn by regression.
+
+Per-image pixel optimisation against the training loss (real codec forward, proxy backward, λ at
+the codec's slope) moves the rate–accuracy curve a long way — the headroom probe measures −35% at
+equal KL on a backbone it never saw (docs/training.md) — while an NPP trained end to end on the
+same loss has not moved it: its gradient is one small step shared by every picture. Here the two
+are split. :func:`optimise_pixels` finds each training picture's optimised version X* at one q
+(drawn per picture), once, offline; the NPP then learns X ≈ NPP(X, q) → X* by pixel regression
+(``distill`` in a run's config), a low-noise supervised problem that needs neither the codec nor
+the task model per step. Regression also keeps only what is predictable from the picture: the
+per-image adversarial part of X*, which no network can predict, averages out.
+
+``python -m training.train.distill --config configs/training/<run>.yaml [--images N]`` writes the
+targets in shards of ``shard`` pictures (``<targets>/shard_00000.pt`` …, atomically; existing
+shards are kept, so the command resumes). Which pictures and which q each one gets depend only
+on the config's seed and data range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shared.atomic import atomic_write_bytes
+from shared.codecs.bpg.codec import BpgCodec
+from shared.pipeline import EncoderPool
+from shared.tasks import get_task
+from training.proxy.model import BpgProxy
+from training.proxy.real_codec import StraightThroughCodec
+from training.train.config import ConfigError, DistillConfig, TrainConfig, load_config, resolve_path
+from training.train.data import Batch, DataError, TrainImages, load_picture
+from training.train.loss import LambdaTable, RDLoss
+
+FORMAT = "prepicm.distill/1"
+
+
+class TargetError(ValueError):
+    """A target folder that is missing, empty or was made for other settings."""
+
+
+def optimise_pixels(x: torch.Tensor, quality: int | torch.Tensor, st: StraightThroughCodec, loss_fn: RDLoss,
+                    steps: int, lr: float) -> torch.Tensor:
+    """Adam on the pixels of ``x`` (N,3,H,W in [0,1]) against ``loss_fn`` at ``quality`` (one q or
+    one per image), through ``st``; returns the optimised pictures, clamped to [0, 1]. Every image
+    is optimised on its own loss (Adam is element-wise and the task model is frozen), so the result
+    does not depend on which images share a batch."""
+    target = loss_fn.target(x)
+    y = x.clone().requires_grad_(True)
+    opt = torch.optim.Adam([y], lr=lr)
+    for _ in range(steps):
+        y_c = y.clamp(0.0, 1.0)
+        # × N: each image's gradient is that of its own loss, not 1/N of it
+        total = loss_fn(x, y_c, st(y_c, quality), quality, target)["total"] * x.shape[0]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+    return y.detach().clamp(0.0, 1.0)
+
+
+def target_quality(seed: int, index: int, qp_range: tuple[int, int]) -> int:
+    """The bpgenc q training picture ``index`` is optimised at."""
+    return int(np.random.default_rng([seed, index, 3]).integers(qp_range[0], qp_range[1] + 1))
+
+
+def _settings(cfg: TrainConfig, d: DistillConfig) -> dict[str, object]:
+    return {"task": cfg.task, "lambda_points": cfg.lambda_points, "distortion": cfg.distortion,
+            "normalise_rate": cfg.normalise_rate, "quantiser": cfg.quantiser, "codec_level": cfg.codec_level,
+            "qp": [cfg.qp_min, cfg.qp_max], "seed": cfg.seed, "folder": cfg.data.folder, "first": cfg.data.first,
+            "resize": cfg.data.resize, "steps": d.steps, "lr": d.lr, "beta": d.beta, "shard": d.shard}
+
+
+def shard_path(folder: Path, k: int) -> Path:
+    return folder / f"shard_{k:05d}.pt"
+
+
+def make_targets(cfg: TrainConfig, images: int, *, workers: int = 2, log: bool = True) -> list[Path]:
+    """Optimise the first ``images`` training pictures (whole, at the config's resize) and write
+    them shard by shard; returns every shard path. Shards already there are checked and kept."""
+    d = cfg.distill
+    if d is None:
+        raise ConfigError(f"{cfg.name}: no `distill` section, so no targets to make")
+    folder = resolve_path(d.targets)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = TrainImages(cfg.data, cfg.seed, (cfg.qp_min, cfg.qp_max))
+    files = data.train_files[:images]
+    settings = _settings(cfg, d)
+    task = get_task(cfg.task)
+    lambdas = LambdaTable.from_sweep(resolve_path(cfg.lambda_points), cfg.distortion)
+    loss_fn = RDLoss(task, lambdas, beta=d.beta, distortion=cfg.distortion, normalise=cfg.normalise_rate)
+    proxy = BpgProxy(resolve_path(cfg.proxy_params) if cfg.proxy_params else None, quantiser=cfg.quantiser)
+    paths = []
+    t0 = time.perf_counter()
+    with EncoderPool(workers=workers) as pool:
+        st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode="real")
+        for k, lo in enumerate(range(0, len(files), d.shard)):
+            path = shard_path(folder, k)
+            paths.append(path)
+            if path.is_file():
+                _check(torch.load(path, map_location="cpu", weights_only=True), settings, path)
+                continue
+            chunk = files[lo : lo + d.shard]
+            # whole pictures: the crop is applied when the NPP trains, the same to X and X*
+            rgb = [load_picture(f, cfg.data.crop, cfg.data.resize) for f in chunk]
+            if len({a.shape for a in rgb}) != 1:
+                raise DataError("distillation targets need pictures of one size: set data.resize")
+            x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
+            q = torch.tensor([target_quality(cfg.seed, lo + i, (cfg.qp_min, cfg.qp_max)) for i in range(len(chunk))])
+            torch.manual_seed(cfg.seed * 1_000_003 + lo)  # the noise quantiser, if configured
+            y = optimise_pixels(x.float() / 255.0, q, st, loss_fn, d.steps, d.lr)
+            buf = io.BytesIO()
+            torch.save({"format": FORMAT, "settings": settings, "ids": [f.name for f in chunk], "quality": q,
+                        "x": x, "y": y.half()}, buf)
+            atomic_write_bytes(path, buf.getvalue())
+            if log:
+                print(f"{path.name}: {lo + len(chunk)}/{len(files)} pictures, {time.perf_counter() - t0:.0f} s",
+                      flush=True)
+    return paths
+
+
+def _check(blob: object, settings: dict[str, object], path: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise TargetError(f"{path} is not a {FORMAT} target shard")
+    if blob["settings"] != settings:
+        raise TargetError(f"{path} was made with other settings ({blob['settings']}); this config wants {settings}")
+    return blob
+
+
+class TargetImages:
+    """(X, X*, q) training triples from a target folder, batched deterministically like
+    :class:`training.train.data.TrainImages`: the batch of index s depends only on (seed, s), with
+    the same random crop and flip applied to X and X*."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        d = cfg.distill
+        if d is None:
+            raise ConfigError(f"{cfg.name}: no `distill` section")
+        folder = resolve_path(d.targets)
+        paths = sorted(folder.glob("shard_*.pt")) if folder.is_dir() else []
+        if not paths:
+            raise TargetError(f"no target shards in {folder}; make them with "
+                              f"python -m training.train.distill --config <this config>")
+        settings = _settings(cfg, d)
+        shards = [_check(torch.load(p, map_location="cpu", weights_only=True), settings, p) for p in paths]
+        n = sum(len(s["ids"]) for s in shards) if d.images is None else d.images
+        if sum(len(s["ids"]) for s in shards) < n:
+            raise TargetError(f"{folder} holds {sum(len(s['ids']) for s in shards)} target pictures, "
+                              f"the config trains on {n}")
+        self.x = torch.cat([s["x"] for s in shards])[:n]
+        self.y = torch.cat([s["y"] for s in shards])[:n]
+        self.quality = torch.cat([s["quality"] for s in shards])[:n]
+        self.ids = tuple(i for s in shards for i in s["ids"])[:n]
+        self.seed, self.crop, self.hflip = cfg.seed, cfg.data.crop, cfg.data.hflip
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, step: int, batch_size: int) -> tuple[Batch, torch.Tensor]:
+        """The batch of index ``step`` and its targets X* (same crops and flips)."""
+        n, crop = len(self), self.crop
+        rng = np.random.default_rng([self.seed, step, 4])
+        xs, ys, qs, ids = [], [], [], []
+        for k in range(batch_size):
+            g = step * batch_size + k
+            i = int(np.random.default_rng([self.seed, g // n, 5]).permutation(n)[g % n])
+            h, w = self.x.shape[-2:]
+            top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+            x = self.x[i, :, top : top + crop, left : left + crop].float() / 255.0
+            y = self.y[i, :, top : top + crop, left : left + crop].float()
+            if self.hflip and rng.random() < 0.5:
+                x, y = x.flip(-1), y.flip(-1)
+            xs.append(x)
+            ys.append(y)
+            qs.append(self.quality[i])
+            ids.append(self.ids[i])
+        return Batch(torch.stack(xs), torch.stack(qs), tuple(ids)), torch.stack(ys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.train.distill",
+                                 description="Make the per-image optimised targets a distillation run learns from")
+    ap.add_argument("--config", type=Path, required=True, help="a training config with a `distill` section")
+    ap.add_argument("--images", type=int, default=None, help="the first N training pictures (default: all)")
+    ap.add_argument("--workers", type=int, default=2, help="real-codec worker processes")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = load_config(args.config)
+        n = args.images if args.images is not None else len(TrainImages(cfg.data, cfg.seed, (0, 0)).train_files)
+        if n < 1:
+            raise ConfigError("--images must be ≥ 1")
+        paths = make_targets(cfg, n, workers=args.workers)
+    except (ConfigError, DataError, TargetError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} shards in {resolve_path(cfg.distill.targets) if cfg.distill else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
