@@ -39,8 +39,13 @@ def test_a_run_that_logged_the_plain_codec_shows_its_gain(tmp_path: Path, capsys
     run.mkdir()
     # total is 10% below the plain codec's loss for the first 10 steps, 20% below for the next 10
     rows = [{"step": s, "cpu_s": 2.0 * s, "total": (0.9 if s <= 10 else 0.8) * (1 + s % 3),
-             "plain_total": 1.0 + s % 3} for s in range(1, 21)]
+             "plain_total": 1.0 + s % 3, "rate_bpp": 0.5} for s in range(1, 21)]
     _write(run / "log.csv", rows)
     assert main([str(run), "--out", str(tmp_path / "c.png"), "--window", "10"]) == 0
     out = capsys.readouterr().out
     assert "| 1–10 | -10.00% | 0.00 |" in out and "| 11–20 | -20.00% | 0.00 |" in out
+    assert "vs the plain codec" in out
+    # a distillation run logs no codec rate: its gain is against the identity's error to the targets
+    _write(run / "log.csv", [{**r, "rate_bpp": "nan"} for r in rows])
+    assert main([str(run), "--out", str(tmp_path / "c.png"), "--window", "10"]) == 0
+    assert "vs the identity" in capsys.readouterr().out

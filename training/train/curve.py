@@ -45,6 +45,12 @@ def markdown(run: Path, rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def is_distillation(log: list[dict[str, float]]) -> bool:
+    """A run that regressed onto distillation targets: its log has no codec rate, and its
+    ``total``/``plain_total`` are the MSE to the targets of the NPP and of the identity."""
+    return bool(log) and "rate_bpp" in log[0] and not any(np.isfinite(r["rate_bpp"]) for r in log)
+
+
 def batch_gain(log: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
     """Steps and per-batch gain in % of the plain codec's loss, where the run logged it."""
     rows = [r for r in log if np.isfinite(r.get("plain_total", float("nan"))) and r["plain_total"] > 0]
@@ -55,7 +61,8 @@ def batch_gain(log: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
 def gain_table(run: Path, log: list[dict[str, float]], window: int) -> str:
     """Mean batch gain per ``window`` steps, with its standard error (markdown)."""
     steps, gain = batch_gain(log)
-    lines = [f"**{run.name}**: gain on the training batch vs the plain codec, % of its loss", "",
+    versus = "the identity, % of its MSE to the targets" if is_distillation(log) else "the plain codec, % of its loss"
+    lines = [f"**{run.name}**: gain on the training batch vs {versus}", "",
              "| steps | mean gain | ± s.e. |", "|---|---|---|"]
     for start in range(0, len(gain), window):
         g = gain[start : start + window]
@@ -102,11 +109,13 @@ def plot(runs: list[Path], out: Path, window: int = 100) -> None:
         per_step = first[-1]["cpu_s"] / 3600 / first[-1]["step"]
         top = ax_loss.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda h: h / per_step))
         top.set_xlabel(f"CPU-hours ({runs[0].name})")
-    ax_loss.set_ylabel("training loss (R + λD + βP) / R_ref")
+    distill = is_distillation(first)
+    ax_loss.set_ylabel("MSE to the distillation targets" if distill else "training loss (R + λD + βP) / R_ref")
     ax_loss.legend(fontsize=8)
     if with_gain:
         axes[1].axhline(0.0, color="grey", lw=0.8)
-        axes[1].set_ylabel("loss vs plain codec, same batch (%)")
+        axes[1].set_ylabel("MSE vs the identity's, same batch (%)" if distill
+                           else "loss vs plain codec, same batch (%)")
         axes[1].legend(fontsize=8)
     ax_bd.axhline(0.0, color="grey", lw=0.8)
     ax_bd.set_ylabel("held-out BD-rate at equal KL (%)")
