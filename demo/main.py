@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import signal
 import statistics
@@ -203,9 +204,11 @@ def summary_lines(run: Run, npp_id: str | None, tasks: Sequence[str]) -> list[st
 
 
 async def _camera(client: httpx.AsyncClient, index: int, paths: list[Path], frames: int, tasks: Sequence[str],
-                  run: Run) -> None:
+                  run: Run, stop: asyncio.Event) -> None:
     camera = f"demo-cam-{index}"
     for k in range(frames):
+        if stop.is_set():
+            return
         path = paths[(index + k) % len(paths)]
         params: dict[str, Any] = {"camera_id": camera, "frame_id": k, "captured_at": time.time(),
                                   "tasks": ",".join(tasks)}
@@ -236,8 +239,32 @@ async def stream(edge_url: str, paths: list[Path], cameras: int, frames: int, ta
     """Each camera sends its frames one after another (one in flight); the cameras run at once."""
     run = Run()
     limits = httpx.Limits(max_connections=cameras)
-    async with httpx.AsyncClient(base_url=edge_url, timeout=timeout_s, limits=limits) as client:
-        await asyncio.gather(*(_camera(client, i, paths, frames, tasks, run) for i in range(cameras)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Ctrl-C sets a flag every camera checks before its next frame, and cancels the frames in
+    # flight. asyncio.run's own handler only cancels, and a cancellation that arrives while the
+    # HTTP client is inside a shielded section can be lost, leaving the demo streaming on.
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        handled = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no Unix signals
+        handled = False
+    try:
+        async with httpx.AsyncClient(base_url=edge_url, timeout=timeout_s, limits=limits) as client:
+            cams = asyncio.gather(*(_camera(client, i, paths, frames, tasks, run, stop) for i in range(cameras)))
+            interrupted = asyncio.ensure_future(stop.wait())
+            waiters: set[asyncio.Future[Any]] = {cams, interrupted}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            interrupted.cancel()
+            if stop.is_set():
+                cams.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cams
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+    if stop.is_set():
+        raise KeyboardInterrupt
     run.finished = time.perf_counter()
     return run
 
