@@ -15,7 +15,7 @@ from shared.tasks import get_task
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, load_config, resolve_path
-from training.train.distill import TargetError, TargetImages, _settings, make_targets, shard_path
+from training.train.distill import TargetError, TargetImages, _settings, make_targets, shard_path, target_statistics
 from training.train.loop import CHECKPOINT, LOG, load_checkpoint, train
 from training.train.loss import LambdaTable, RDLoss
 
@@ -126,3 +126,13 @@ def test_distillation_learns_the_targets_and_resumes_exactly(tmp_path: Path) -> 
     a, b = load_checkpoint(tmp_path / "b" / CHECKPOINT), load_checkpoint(tmp_path / "c" / CHECKPOINT)
     for k, v in a["npp"].items():
         assert torch.equal(v, b["npp"][k]), k
+
+
+def test_target_statistics_say_how_much_of_the_change_a_filter_could_express(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    x = torch.randint(0, 256, (4, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    _write_shard(cfg, 0, x, 1.0 - x.float() / 255, [30] * 4)  # the negative: all detail, no low-pass
+    stats = target_statistics(TargetImages(cfg))
+    assert stats["pictures"] == 4
+    assert stats["share of the change below a 9x9 low-pass"] < 0.1
+    assert stats["correlation of the change with the picture's detail"] < -0.9

@@ -49,6 +49,12 @@ def load_picture(path: Path, crop: int, resize: int | None = None) -> np.ndarray
     return fit_crop(rgb, crop)
 
 
+def epoch_index(seed: int, g: int, n: int, stream: int = 1) -> int:
+    """Which of ``n`` items is the ``g``-th sample: each epoch a fresh permutation drawn from
+    (seed, epoch, stream)."""
+    return int(np.random.default_rng([seed, g // n, stream]).permutation(n)[g % n])
+
+
 class TrainImages:
     def __init__(self, cfg: DataConfig, seed: int, qp_range: tuple[int, int]) -> None:
         files = list_images(cfg.path())
@@ -71,9 +77,7 @@ class TrainImages:
         return self._cache[path]
 
     def _index(self, g: int) -> int:
-        n = len(self.train_files)
-        perm = np.random.default_rng([self.seed, g // n, 1]).permutation(n)
-        return int(perm[g % n])
+        return epoch_index(self.seed, g, len(self.train_files))
 
     def batch(self, step: int, batch_size: int) -> Batch:
         """The batch of training step ``step`` (0-based)."""

@@ -34,7 +34,7 @@ from shared.tasks import get_task
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import ConfigError, DistillConfig, TrainConfig, load_config, resolve_path
-from training.train.data import Batch, DataError, TrainImages, load_picture
+from training.train.data import Batch, DataError, TrainImages, epoch_index, load_picture
 from training.train.loss import LambdaTable, RDLoss
 
 FORMAT = "prepicm.distill/1"
@@ -79,9 +79,10 @@ def shard_path(folder: Path, k: int) -> Path:
     return folder / f"shard_{k:05d}.pt"
 
 
-def make_targets(cfg: TrainConfig, images: int, *, workers: int = 2, log: bool = True) -> list[Path]:
-    """Optimise the first ``images`` training pictures (whole, at the config's resize) and write
-    them shard by shard; returns every shard path. Shards already there are checked and kept."""
+def make_targets(cfg: TrainConfig, images: int | None = None, *, workers: int = 2, log: bool = True) -> list[Path]:
+    """Optimise the first ``images`` training pictures (all with None; whole, at the config's
+    resize) and write them shard by shard; returns every shard path. Shards already there are
+    checked and kept."""
     d = cfg.distill
     if d is None:
         raise ConfigError(f"{cfg.name}: no `distill` section, so no targets to make")
@@ -147,10 +148,10 @@ class TargetImages:
                               f"python -m training.train.distill --config <this config>")
         settings = _settings(cfg, d)
         shards = [_check(torch.load(p, map_location="cpu", weights_only=True), settings, p) for p in paths]
-        n = sum(len(s["ids"]) for s in shards) if d.images is None else d.images
-        if sum(len(s["ids"]) for s in shards) < n:
-            raise TargetError(f"{folder} holds {sum(len(s['ids']) for s in shards)} target pictures, "
-                              f"the config trains on {n}")
+        held = sum(len(s["ids"]) for s in shards)
+        n = held if d.images is None else d.images
+        if held < n:
+            raise TargetError(f"{folder} holds {held} target pictures, the config trains on {n}")
         self.x = torch.cat([s["x"] for s in shards])[:n]
         self.y = torch.cat([s["y"] for s in shards])[:n]
         self.quality = torch.cat([s["quality"] for s in shards])[:n]
@@ -163,12 +164,11 @@ class TargetImages:
     def batch(self, step: int, batch_size: int) -> tuple[Batch, torch.Tensor]:
         """The batch of index ``step`` and its targets X* (same crops and flips)."""
         n, crop = len(self), self.crop
+        h, w = self.x.shape[-2:]
         rng = np.random.default_rng([self.seed, step, 4])
         xs, ys, qs, ids = [], [], [], []
         for k in range(batch_size):
-            g = step * batch_size + k
-            i = int(np.random.default_rng([self.seed, g // n, 5]).permutation(n)[g % n])
-            h, w = self.x.shape[-2:]
+            i = epoch_index(self.seed, step * batch_size + k, n, stream=5)
             top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
             x = self.x[i, :, top : top + crop, left : left + crop].float() / 255.0
             y = self.y[i, :, top : top + crop, left : left + crop].float()
@@ -181,6 +181,33 @@ class TargetImages:
         return Batch(torch.stack(xs), torch.stack(qs), tuple(ids)), torch.stack(ys)
 
 
+def target_statistics(data: TargetImages, blur: int = 9) -> dict[str, float]:
+    """How far the optimised pictures are from the originals, and how much of the change a filter
+    of the picture could express: the share of its energy below a ``blur``×``blur`` box low-pass,
+    and its correlation with the picture's own detail (the picture minus that low-pass)."""
+    kernel = torch.ones(3, 1, blur, blur) / blur**2
+    pad = (blur // 2,) * 4
+
+    def low(v: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(v, pad, mode="replicate"), kernel, groups=3)
+
+    sums = dict.fromkeys(("rr", "ll", "rd", "dd"), 0.0)
+    count = 0
+    for lo in range(0, len(data), 16):
+        x = data.x[lo : lo + 16].float() / 255.0
+        r = data.y[lo : lo + 16].float() - x
+        d = x - low(x)
+        sums["rr"] += float((r * r).sum())
+        sums["ll"] += float(low(r).pow(2).sum())
+        sums["rd"] += float((r * d).sum())
+        sums["dd"] += float((d * d).sum())
+        count += r.numel()
+    mse = sums["rr"] / count
+    return {"pictures": float(len(data)), "PSNR of target to picture (dB)": -10 * float(np.log10(mse)),
+            "RMS change": mse**0.5, f"share of the change below a {blur}x{blur} low-pass": sums["ll"] / sums["rr"],
+            "correlation of the change with the picture's detail": sums["rd"] / (sums["rr"] * sums["dd"]) ** 0.5}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.train.distill",
                                  description="Make the per-image optimised targets a distillation run learns from")
@@ -188,15 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=None, help="the first N training pictures (default: all)")
     ap.add_argument("--workers", type=int, default=2, help="real-codec worker processes")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    ap.add_argument("--stats", action="store_true", help="print what the existing targets are, make none")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         cfg = load_config(args.config)
-        n = args.images if args.images is not None else len(TrainImages(cfg.data, cfg.seed, (0, 0)).train_files)
-        if n < 1:
+        if args.images is not None and args.images < 1:
             raise ConfigError("--images must be ≥ 1")
-        paths = make_targets(cfg, n, workers=args.workers)
+        if args.stats:
+            for name, value in target_statistics(TargetImages(cfg)).items():
+                print(f"| {name} | {value:.4g} |")
+            return 0
+        paths = make_targets(cfg, args.images, workers=args.workers)
     except (ConfigError, DataError, TargetError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -299,10 +299,9 @@ def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: 
     _seed_step(cfg.seed, index, ctx.rank)
     cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=ctx.device)
     no_sync = getattr(model, "no_sync", None)
-    if goal is not None:
-        with no_sync() if no_sync is not None and not sync else contextlib.nullcontext():
-            return _distill_step(cfg, model, x, cond, quality, goal)
     with no_sync() if no_sync is not None and not sync else contextlib.nullcontext():
+        if goal is not None:
+            return _distill_step(cfg, model, x, cond, quality, goal)
         x_bar = model(x, cond)["x_bar"]
         coded = st(x_bar, quality)
         target = loss_fn.target(x)
