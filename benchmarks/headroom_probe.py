@@ -3,6 +3,7 @@
     python benchmarks/headroom_probe.py                        # 48 images, 20 Adam steps per q
     python benchmarks/headroom_probe.py --images 16 --steps 10 # a quick look
     python benchmarks/headroom_probe.py --codec-forward proxy  # ablation: the proxy in the forward pass too
+    python benchmarks/headroom_probe.py --form detail_gain --lr 0.05 --window  # a smooth filter, read region only
 
 The pixels of each image are optimised directly, separately for every BPG quality q, against
 the training loss (``training.train.loss.RDLoss``: real-codec rate + λ(q)·KL + β·pixel MSE, λ
@@ -14,7 +15,10 @@ from "the NPP is too small or undertrained" (large here, small for the NPP).
 
 Two task models score the result: EfficientNet-Lite0, the one optimised against (its number is
 partly adversarial), and MobileNetV2, never seen (its number is the transferable, semantic
-part). Images: centre 224×224 crops of ImageNet train images from the NPP's training range
+part). ``--form`` restricts what may change (``training.train.pixel_forms``: every pixel, a
+smooth perturbation, or a smooth map of how much fine detail to keep — a filter); ``--window``
+leaves the frame the classifiers never read untouched, so that what remains is bought by content.
+Images: centre 224×224 crops of ImageNet train images from the NPP's training range
 (``--first``; the held-out range 0..49 is left alone).
 """
 
@@ -40,9 +44,9 @@ from training.proxy.model import BpgProxy  # noqa: E402
 from training.proxy.real_codec import StraightThroughCodec  # noqa: E402
 from training.train.config import DataConfig, resolve_path  # noqa: E402
 from training.train.data import TrainImages  # noqa: E402
-from training.train.distill import optimise_pixels  # noqa: E402
 from training.train.loop import _cpu_seconds  # noqa: E402
 from training.train.loss import LambdaTable, RDLoss  # noqa: E402
+from training.train.pixel_forms import PICTURE_FORMS, make_form, optimise_pixels, window_mask  # noqa: E402
 from training.train.validate import score  # noqa: E402
 
 QUALITIES = (26, 30, 34, 38, 42)
@@ -62,14 +66,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codec-forward", choices=["real", "proxy"], default="real",
                     help="real: forward through BPG, backward through the proxy (the method); proxy: both through "
                          "the proxy (the ablation). Scoring always uses the real codec.")
+    ap.add_argument("--form", choices=PICTURE_FORMS.names(), default="pixels", help="what may change")
+    ap.add_argument("--scale", type=int, default=8, help="lowres / detail_gain: the map is this many times coarser")
+    ap.add_argument("--sigma", type=float, default=1.5, help="detail_gain: Gaussian σ (pixels) below which is kept")
+    ap.add_argument("--window", action="store_true", help="change only what the classifiers read (plus 2 px)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=None,
                     help="default benchmarks/results/headroom_probe (headroom_probe_proxy_forward with the proxy)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    form = make_form(args.form, args.scale, args.sigma)
     if args.out is None:
         stem = "headroom_probe" if args.codec_forward == "real" else "headroom_probe_proxy_forward"
+        stem += "" if args.form == "pixels" else f"_{args.form}"
+        stem += "_window" if args.window else ""
         args.out = ROOT / "benchmarks" / "results" / stem
 
     cfg = DataConfig(first=args.first, count=1, holdout_first=args.first + 1, holdout_count=args.images, crop=224)
@@ -78,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     x, ids = held.x, held.ids
     codec = BpgCodec(level=args.level)
     lite0, mnv2 = get_task("efficientnet_lite0"), get_task("mobilenet_v2")
+    region = None
+    if args.window:
+        w_lo, w_hi = lite0.preprocess.read_window(x.shape[-1])  # type: ignore[attr-defined]
+        if mnv2.preprocess.read_window(x.shape[-1]) != (w_lo, w_hi):  # type: ignore[attr-defined]
+            raise SystemExit("error: the two classifiers read different windows")
+        region = window_mask((x.shape[-2], x.shape[-1]), w_lo, w_hi)
     lambdas = LambdaTable.from_sweep(resolve_path("configs/training/bpg_efficientnet_lite0_points.json"), "kl")
     loss_fn = RDLoss(lite0, lambdas, beta=0.5, distortion="kl", normalise=True)
     torch.manual_seed(0)
@@ -86,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         st = StraightThroughCodec(BpgProxy(), codec, pool=pool, mode=args.codec_forward)
         optimised: dict[int, torch.Tensor] = {}
         for q in args.qualities:
-            optimised[q] = torch.cat([optimise_pixels(x[lo : lo + args.batch], q, st, loss_fn, args.steps, args.lr)
+            optimised[q] = torch.cat([optimise_pixels(x[lo : lo + args.batch], q, st, loss_fn, args.steps, args.lr,
+                                                      form, region)
                                       for lo in range(0, len(x), args.batch)])
             print(f"q{q}: optimised {len(ids)} images in {time.perf_counter() - t0:.0f} s", flush=True)
         tasks = {"efficientnet_lite0": lite0, "mobilenet_v2": mnv2}
@@ -97,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"# Headroom probe: {len(ids)} ImageNet train images (centre 224×224 crops of #{args.first + 1}.."
              f"{args.first + len(ids)}), {args.steps} Adam steps (lr {args.lr}) per image and q, BPG level "
-             f"{args.level}, codec forward: {args.codec_forward}", "",
+             f"{args.level}, codec forward: {args.codec_forward}, form: {form}"
+             + (f", changes only inside rows and columns {w_lo}..{w_hi - 1}" if args.window else ""), "",
              f"`python benchmarks/headroom_probe.py --images {args.images} --steps {args.steps} --lr {args.lr} "
-             f"--codec-forward {args.codec_forward}` — "
+             f"--codec-forward {args.codec_forward} --form {args.form}"
+             + (f" --scale {args.scale}" if args.form != "pixels" else "")
+             + (f" --sigma {args.sigma}" if args.form == "detail_gain" else "")
+             + (" --window" if args.window else "") + "` — "
              f"{wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({platform.node()}, {torch.get_num_threads()} "
              f"torch threads, shared with other work)", "",
              "| q | bpp plain | bpp probe | KL Lite0 plain | KL Lite0 probe | KL MNv2 plain | KL MNv2 probe | "
@@ -112,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "| task | BD-rate at equal KL (90% paired bootstrap) | BD-rate at equal top-1 agreement |",
               "|---|---|---|"]
     summary: dict[str, object] = {"images": list(ids), "qualities": args.qualities, "steps": args.steps,
-                                  "lr": args.lr, "codec_forward": args.codec_forward, "wall_s": wall, "cpu_s": cpu}
+                                  "lr": args.lr, "codec_forward": args.codec_forward,
+                                  "form": repr(form), "window": bool(args.window), "wall_s": wall, "cpu_s": cpu}
     for name in tasks:
         kl = bootstrap_bd_rate(plain.curve(name), probe.curve(name), higher_is_better=False, n=args.bootstrap)
         ag = bootstrap_bd_rate(plain.curve(name, "agreement"), probe.curve(name, "agreement"), n=args.bootstrap)

@@ -20,7 +20,6 @@ edge. A translation-equivariant filter (``local_qa``) cannot. Pictures: ImageNet
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -35,23 +34,12 @@ from benchmarks.report import write_report  # noqa: E402
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
 from shared.pipeline import EncoderPool  # noqa: E402
 from shared.tasks import get_task  # noqa: E402
-from shared.tasks.classifiers import ClassifierPreprocess  # noqa: E402
 from training.train.config import DataConfig  # noqa: E402
 from training.train.data import TrainImages  # noqa: E402
 from training.train.validate import Validator  # noqa: E402
 
 QUALITIES = (26, 30, 34, 38, 42)
 TASKS = ("efficientnet_lite0", "mobilenet_v2")
-
-
-def read_window(pre: ClassifierPreprocess, size: int, margin: int) -> tuple[int, int]:
-    """[lo, hi) of a size×size picture's rows (and columns) that reach the network, widened by
-    ``margin`` pixels for the resampling kernel's reach."""
-    scale = pre.resize / size
-    top = round((pre.resize - pre.crop) / 2.0)
-    lo = math.floor(top / scale) - margin
-    hi = math.ceil((top + pre.crop) / scale) + margin
-    return max(lo, 0), min(hi, size)
 
 
 def keep_window(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
@@ -74,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     tasks = {name: get_task(name) for name in TASKS}
-    windows = {read_window(t.preprocess, args.size, args.margin) for t in tasks.values()}  # type: ignore[attr-defined]
+    windows = {t.preprocess.read_window(args.size, args.margin) for t in tasks.values()}  # type: ignore[attr-defined]
     lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
     cfg = DataConfig(first=args.images, count=1, holdout_first=0, holdout_count=args.images,
                      resize=args.size, crop=args.size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ class ClassifierPreprocess:
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
+
+    def read_window(self, size: int, margin: int = 2) -> tuple[int, int]:
+        """[lo, hi) of a size×size picture's rows (and columns) that reach the network, widened by
+        ``margin`` pixels for the resampling kernel's reach (2 covers bilinear and bicubic when
+        enlarging; shrinking with antialias reaches further)."""
+        scale = self.resize / size
+        top = round((self.resize - self.crop) / 2.0)
+        lo = math.floor(top / scale) - margin
+        hi = math.ceil((top + self.crop) / scale) + margin
+        return max(lo, 0), min(hi, size)
 
 
 def imagenet_class_names() -> list[str]:

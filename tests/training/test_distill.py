@@ -14,7 +14,7 @@ from shared.paths import repo_root
 from shared.tasks import get_task
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
-from training.train.config import TrainConfig, load_config, resolve_path
+from training.train.config import ConfigError, TrainConfig, load_config, resolve_path
 from training.train.distill import TargetError, TargetImages, _settings, make_targets, shard_path, target_statistics
 from training.train.loop import CHECKPOINT, LOG, load_checkpoint, train
 from training.train.loss import LambdaTable, RDLoss
@@ -136,3 +136,26 @@ def test_target_statistics_say_how_much_of_the_change_a_filter_could_express(tmp
     assert stats["pictures"] == 4
     assert stats["share of the change below a 9x9 low-pass"] < 0.1
     assert stats["correlation of the change with the picture's detail"] < -0.9
+
+
+def test_detail_gain_targets_change_only_what_the_classifier_reads(tmp_path: Path, data_dir: Path) -> None:
+    cfg = _config(tmp_path, form="detail_gain", scale=8, window=True, steps=2, lr=0.1)
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"resize": 64})})
+    (path,) = make_targets(cfg, 2, workers=1, log=False)
+    blob = torch.load(path, weights_only=True)
+    assert blob["settings"]["form"] == "DetailGain(scale=8, sigma=1.5)" and blob["settings"]["window"] is True
+    x, y = blob["x"].float() / 255, blob["y"].float()
+    lo, hi = get_task(cfg.task).preprocess.read_window(64)  # type: ignore[attr-defined]
+    assert (lo, hi) == (2, 62)
+    frame = torch.ones(64, 64, dtype=torch.bool)
+    frame[lo:hi, lo:hi] = False
+    assert float((y - x)[..., frame].abs().max()) <= 1e-3  # fp16 storage
+    assert float((y - x)[..., ~frame].abs().max()) > 1 / 255
+    # pixel targets made before these options existed keep their settings, so they still load
+    assert cfg.distill is not None
+    assert "form" not in _settings(cfg, cfg.distill.model_copy(update={"form": "pixels", "window": False}))
+
+
+def test_an_unknown_form_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="detail_gain"):
+        load_config(SMOKE, {"distill": {"targets": str(tmp_path), "form": "wavelets"}})

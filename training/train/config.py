@@ -57,6 +57,26 @@ class DistillConfig(BaseModel):
     shard: Annotated[int, Field(ge=1)] = 16
     #: train on the first this many target pictures (None: every shard in the folder)
     images: Annotated[int | None, Field(ge=1)] = None
+    #: what the optimisation may change (training.train.pixel_forms): every pixel, a smooth
+    #: perturbation (lowres) or a smooth detail-gain map (detail_gain); scale and sigma shape the
+    #: last two
+    form: str = "pixels"
+    scale: Annotated[int, Field(ge=1)] = 8
+    sigma: Annotated[float, Field(gt=0)] = 1.5
+    #: change only the part of the (resized) picture the task model reads
+    window: bool = False
+
+    @field_validator("form")
+    @classmethod
+    def _known_form(cls, v: str) -> str:
+        from shared.registry import RegistryError
+        from training.train.pixel_forms import PICTURE_FORMS
+
+        try:
+            PICTURE_FORMS.get(v)
+        except RegistryError as exc:  # pydantic reports ValueErrors only
+            raise ValueError(str(exc)) from None
+        return v
 
 
 class TrainConfig(BaseModel):
@@ -145,8 +165,8 @@ class TrainConfig(BaseModel):
         for (*parents, k), default in _LATER_FIELDS.items():  # at the value older runs implied: not hashed
             where = d
             for parent in parents:
-                where = where[parent]
-            if where[k] == default:
+                where = where.get(parent) or {}  # a section left out (None) has nothing to drop
+            if k in where and where[k] == default:
                 where.pop(k)
         for k in ("steps", "out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
                   "device",
@@ -158,7 +178,9 @@ class TrainConfig(BaseModel):
 #: Fields that change the trajectory but were added after runs were checkpointed, with the
 #: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
 _LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None,
-                                                ("accumulate",): 1, ("distill",): None}
+                                                ("accumulate",): 1, ("distill",): None,
+                                                ("distill", "form"): "pixels", ("distill", "scale"): 8,
+                                                ("distill", "sigma"): 1.5, ("distill", "window"): False}
 
 
 def resolve_path(p: str) -> Path:

@@ -30,37 +30,19 @@ import torch
 from shared.atomic import atomic_write_bytes
 from shared.codecs.bpg.codec import BpgCodec
 from shared.pipeline import EncoderPool
-from shared.tasks import get_task
+from shared.tasks import TaskModel, get_task
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import ConfigError, DistillConfig, TrainConfig, load_config, resolve_path
 from training.train.data import Batch, DataError, TrainImages, epoch_index, load_picture
 from training.train.loss import LambdaTable, RDLoss
+from training.train.pixel_forms import PictureForm, make_form, optimise_pixels, window_mask
 
 FORMAT = "prepicm.distill/1"
 
 
 class TargetError(ValueError):
     """A target folder that is missing, empty or was made for other settings."""
-
-
-def optimise_pixels(x: torch.Tensor, quality: int | torch.Tensor, st: StraightThroughCodec, loss_fn: RDLoss,
-                    steps: int, lr: float) -> torch.Tensor:
-    """Adam on the pixels of ``x`` (N,3,H,W in [0,1]) against ``loss_fn`` at ``quality`` (one q or
-    one per image), through ``st``; returns the optimised pictures, clamped to [0, 1]. Every image
-    is optimised on its own loss (Adam is element-wise and the task model is frozen), so the result
-    does not depend on which images share a batch."""
-    target = loss_fn.target(x)
-    y = x.clone().requires_grad_(True)
-    opt = torch.optim.Adam([y], lr=lr)
-    for _ in range(steps):
-        y_c = y.clamp(0.0, 1.0)
-        # × N: each image's gradient is that of its own loss, not 1/N of it
-        total = loss_fn(x, y_c, st(y_c, quality), quality, target)["total"] * x.shape[0]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-    return y.detach().clamp(0.0, 1.0)
 
 
 def target_quality(seed: int, index: int, qp_range: tuple[int, int]) -> int:
@@ -72,7 +54,22 @@ def _settings(cfg: TrainConfig, d: DistillConfig) -> dict[str, object]:
     return {"task": cfg.task, "lambda_points": cfg.lambda_points, "distortion": cfg.distortion,
             "normalise_rate": cfg.normalise_rate, "quantiser": cfg.quantiser, "codec_level": cfg.codec_level,
             "qp": [cfg.qp_min, cfg.qp_max], "seed": cfg.seed, "folder": cfg.data.folder, "first": cfg.data.first,
-            "resize": cfg.data.resize, "steps": d.steps, "lr": d.lr, "beta": d.beta, "shard": d.shard}
+            "resize": cfg.data.resize, "steps": d.steps, "lr": d.lr, "beta": d.beta, "shard": d.shard,
+            # added later: only where they differ from what older targets were made with
+            **({"form": repr(_form(d)), "window": d.window} if d.form != "pixels" or d.window else {})}
+
+
+def _form(d: DistillConfig) -> PictureForm:
+    return make_form(d.form, d.scale, d.sigma)
+
+
+def _region(task: TaskModel, size: tuple[int, int]) -> torch.Tensor:
+    """1 where the task model reads a picture of ``size``, 0 on the frame it never reads."""
+    pre = getattr(task, "preprocess", None)
+    if pre is None or not hasattr(pre, "read_window") or size[0] != size[1]:
+        raise ConfigError("distill.window needs square pictures (data.resize) and a classifier task model")
+    lo, hi = pre.read_window(size[0])
+    return window_mask(size, lo, hi)
 
 
 def shard_path(folder: Path, k: int) -> Path:
@@ -113,7 +110,8 @@ def make_targets(cfg: TrainConfig, images: int | None = None, *, workers: int = 
             x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
             q = torch.tensor([target_quality(cfg.seed, lo + i, (cfg.qp_min, cfg.qp_max)) for i in range(len(chunk))])
             torch.manual_seed(cfg.seed * 1_000_003 + lo)  # the noise quantiser, if configured
-            y = optimise_pixels(x.float() / 255.0, q, st, loss_fn, d.steps, d.lr)
+            region = _region(task, (x.shape[-2], x.shape[-1])) if d.window else None
+            y = optimise_pixels(x.float() / 255.0, q, st, loss_fn, d.steps, d.lr, _form(d), region)
             buf = io.BytesIO()
             torch.save({"format": FORMAT, "settings": settings, "ids": [f.name for f in chunk], "quality": q,
                         "x": x, "y": y.half()}, buf)

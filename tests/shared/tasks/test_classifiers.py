@@ -70,3 +70,20 @@ def test_rejects_non_rgb(lite0: TaskModel) -> None:
         lite0.predict_classification([np.zeros((3, 32, 32), np.uint8)])
     with pytest.raises(ValueError, match=r"H×W×3 uint8"):
         lite0.predict_classification([np.zeros((32, 32, 3), np.float32)])
+
+
+@pytest.mark.parametrize("size", [224, 227])
+def test_read_window_bounds_what_reaches_the_network(size: int) -> None:
+    from shared.tasks.classifiers import ClassifierPreprocess
+
+    pre = ClassifierPreprocess()
+    lo, hi = pre.read_window(size, margin=1)  # bilinear enlarging reaches one pixel past the centres
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    frame = torch.ones(1, 1, size, size, dtype=torch.bool)
+    frame[..., lo:hi, lo:hi] = False
+    outside = torch.where(frame, torch.rand_like(x), x)
+    assert torch.equal(pre(outside), pre(x))  # nothing outside the window is read
+    inside = x.clone()
+    inside[..., lo + 1, size // 2] += 0.5
+    assert not torch.equal(pre(inside), pre(x))
+    assert pre.read_window(size) == (lo - 1, hi + 1)
