@@ -8,6 +8,7 @@ import torch
 from shared.codecs.bpg.codec import BpgCodec
 from shared.registry import RegistryError
 from shared.tasks import get_task
+from training.npp.gain import blur, gaussian_kernel
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import resolve_path
@@ -17,7 +18,6 @@ from training.train.pixel_forms import (
     DetailGain,
     LowRes,
     PictureForm,
-    gaussian_blur,
     optimise_pixels,
     window_mask,
 )
@@ -44,13 +44,13 @@ def test_detail_gain_is_a_filter_of_the_picture() -> None:
     x = _pictures()
     p = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     # gain 0 everywhere: the Gaussian low-pass; any gain map leaves a flat picture flat
-    assert torch.allclose(form.apply(x, torch.full_like(p, -1.0)), gaussian_blur(x, 1.5), atol=1e-6)
+    assert torch.allclose(form.apply(x, torch.full_like(p, -1.0)), blur(x, gaussian_kernel(1.5)), atol=1e-6)
     flat = torch.full_like(x, 0.37)
     assert torch.allclose(form.apply(flat, p), flat, atol=1e-6)
     assert float(form.gain(x, p * 10).min()) >= 0.0 and float(form.gain(x, p * 10).max()) <= 2.0
     # the low-pass keeps a constant and removes most of a one-pixel checkerboard
     checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]).remainder(2).float().expand(1, 3, 16, 16)
-    assert float(gaussian_blur(checker, 1.5).std()) < 0.05 * float(checker.std())
+    assert float(blur(checker, gaussian_kernel(1.5)).std()) < 0.05 * float(checker.std())
 
 
 def test_lowres_change_is_the_coarse_map_upsampled() -> None:

@@ -5,22 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.registry import Registry
+from training.npp.gain import GainNPP, GainNppConfig
 from training.npp.local import LocalNPP, LocalNppConfig
 from training.npp.model import NPP, NppConfig
 
-#: Every NPP architecture: the paper's pixel + U-Net network, or the shallow local filter.
-NppModule = NPP | LocalNPP
+#: Every NPP architecture: the paper's pixel + U-Net network, the shallow local filter, or the
+#: detail-gain map.
+NppModule = NPP | LocalNPP | GainNPP
+NppArchConfig = NppConfig | LocalNppConfig | GainNppConfig
 
 
 @dataclass(frozen=True)
 class NppVariant:
     name: str
-    config: NppConfig | LocalNppConfig
+    config: NppArchConfig
     description: str
 
     def build(self) -> NppModule:
         if isinstance(self.config, LocalNppConfig):
             return LocalNPP(self.config)
+        if isinstance(self.config, GainNppConfig):
+            return GainNPP(self.config)
         return NPP(self.config)
 
 
@@ -30,7 +35,7 @@ NPP_VARIANTS: Registry[NppVariant] = Registry("NPP variant")
 PAPER_QA_HIDDEN = (16, 16, 32, 32, 64, 64, 64, 32)
 
 
-def _register(name: str, config: NppConfig | LocalNppConfig, description: str) -> None:
+def _register(name: str, config: NppArchConfig, description: str) -> None:
     NPP_VARIANTS.register(name, NppVariant(name, config, description))
 
 
@@ -59,6 +64,12 @@ _register(
     "local_qa",
     LocalNppConfig(width=24, qa_hidden=16),
     "shallow QA local filter (four 3×3 convs, dilations 1/2/4/1, no BN, ~12k params, ~0.6 GFLOPs at 224×224)",
+)
+_register(
+    "gain_qa",
+    GainNppConfig(widths=(16, 32, 64), qa_hidden=16, sigma=1.5),
+    "QA detail-gain map: keeps, removes or boosts fine detail (σ 1.5 px) region by region; a filter by "
+    "construction (101,794 params)",
 )
 _register(
     "test_tiny",

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from shared.registry import Registry
+from training.npp.gain import apply_detail_gain, blur, gaussian_kernel
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.loss import RDLoss
 
@@ -79,17 +80,6 @@ class LowRes(PictureForm):
         return x + _up(p, x)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian low-pass, edges replicated."""
-    r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
 @dataclass(frozen=True)
 class DetailGain(PictureForm):
     """``blur(x) + g·(x − blur(x))``: the picture's fine detail (above a Gaussian of ``sigma``
@@ -108,8 +98,8 @@ class DetailGain(PictureForm):
         return (1.0 + _up(p, x)).clamp(0.0, 2.0)
 
     def apply(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        low = gaussian_blur(x, self.sigma)
-        return low + self.gain(x, p) * (x - low)
+        # exactly the output family of the detail-gain NPP, so its optima are targets it can reach
+        return apply_detail_gain(x, blur(x, gaussian_kernel(self.sigma)), 1.0 + p)
 
 
 PICTURE_FORMS: Registry[type[PictureForm]] = Registry("picture form")

@@ -1,0 +1,114 @@
+"""The detail-gain NPP (``gain_qa``): identity start, a filter whatever its weights, export."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.export import ExportOptions, export_artifact
+from training.npp import GainNPP, build_npp, count_parameters
+from training.npp.gain import blur, gaussian_kernel
+from training.train.loop import identity_init
+from training.train.pixel_forms import DetailGain
+
+COND = torch.tensor([[25 / 51], [44 / 51]])
+
+
+def _trained_looking(seed: int = 0) -> GainNPP:
+    """gain_qa with a non-zero output layer, as after training."""
+    torch.manual_seed(seed)
+    npp = build_npp("gain_qa")
+    assert isinstance(npp, GainNPP)
+    with torch.no_grad():
+        npp.out.weight.normal_(std=0.02)
+    return npp.eval()
+
+
+def test_it_is_small() -> None:
+    assert count_parameters(build_npp("gain_qa")) == 101_794
+
+
+def test_identity_init_gives_back_the_picture_and_every_layer_then_learns() -> None:
+    npp = identity_init(build_npp("gain_qa")).train()
+    x = torch.rand(2, 3, 40, 36)
+    with torch.no_grad():
+        out = npp(x, COND)["x_bar"]
+    assert float((out - x).abs().max()) < 1e-6
+    assert torch.equal((out * 255).round(), (x * 255).round())
+    opt = torch.optim.SGD(npp.parameters(), lr=1e-2)
+    for _ in range(2):  # a mean, not a sum: a large first step would clamp every gain to 0 or 2
+        opt.zero_grad()
+        ((npp(x, COND)["x_bar"] - 0.5) ** 2).mean().backward()
+        opt.step()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in npp.parameters())
+
+
+def test_any_weights_give_a_filter_of_the_picture() -> None:
+    """Flat regions stay flat and the output lies between the blurred and twice-sharpened picture:
+    the network chooses a gain per region, not pixel values."""
+    npp = _trained_looking()
+    with torch.no_grad():
+        npp.out.weight.normal_(std=5.0)  # gains far outside [0, 2] before clamping
+        flat = torch.full((2, 3, 48, 48), 0.42)
+        assert torch.allclose(npp(flat, COND)["x_bar"], flat, atol=1e-6)
+        x = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.25
+        out = npp(x, COND)
+        low = blur(x, gaussian_kernel(1.5))
+        detail = x - low
+        g = (out["x_bar"] - low) / detail.where(detail.abs() > 1e-3, torch.ones_like(detail))
+        g = g[detail.abs() > 1e-3]
+        assert float(g.min()) >= -1e-3 and float(g.max()) <= 2 + 1e-3
+        assert float((out["x_bar"] - x).abs().max()) > 0.05
+        assert out["gain"].shape == (2, 1, 6, 6)
+
+
+def test_its_output_family_is_the_detail_gain_form() -> None:
+    """Targets optimised in the ``detail_gain`` form are outputs this network can produce."""
+    npp = _trained_looking()
+    x = torch.rand(2, 3, 40, 56)
+    with torch.no_grad():
+        out = npp(x, COND)
+        assert torch.allclose(DetailGain(scale=8, sigma=1.5).apply(x, out["gain"] - 1.0).clamp(0, 1), out["x_bar"],
+                              atol=1e-6)
+
+
+def test_conditioning_is_required_and_changes_the_output() -> None:
+    npp = _trained_looking()
+    x = torch.rand(1, 3, 32, 32)
+    with pytest.raises(ValueError, match="pass cond"):
+        npp(x)
+    with torch.no_grad():
+        assert not torch.equal(npp(x, torch.tensor([[0.3]]))["x_bar"], npp(x, torch.tensor([[0.9]]))["x_bar"])
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 13), (64, 32)])
+def test_torchscript_matches_eager(size: tuple[int, int]) -> None:
+    npp = _trained_looking()
+    x = torch.rand(2, 3, *size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script's deprecation notice
+        scripted = torch.jit.script(npp)
+    with torch.no_grad():
+        assert torch.allclose(scripted(x, COND)["x_bar"], npp(x, COND)["x_bar"], atol=1e-6)
+
+
+def test_it_exports_with_parity(tmp_path: Path) -> None:
+    npp = _trained_looking()
+    ckpt = tmp_path / "gain.pt"
+    torch.save({"state_dict": npp.state_dict(), "variant": "gain_qa", "run_id": "gain-test"}, ckpt)
+    m = export_artifact("gain_qa", tmp_path / "art", checkpoint=ckpt,
+                        options=ExportOptions(parity_kodak=1, parity_kodak_crop=64))
+    assert m.variant == "gain_qa" and m.quantization_adaptive and m.parameters == 101_794
+    assert max(m.parity.values()) <= 1e-4
+    x = np.random.default_rng(3).random((1, 3, 45, 61), dtype=np.float32)
+    cond = np.array([[0.7]], dtype=np.float32)
+    session = ort.InferenceSession(str(tmp_path / "art" / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(["x_bar"], {"image": x, "cond": cond})[0]
+    with torch.no_grad():
+        ref = npp(torch.from_numpy(x), torch.from_numpy(cond))["x_bar"].numpy()
+    assert np.abs(got - ref).max() <= 1e-4
