@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.npp.qa import QAScale
+from training.npp.qa import QAScale, per_image_cond
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,7 @@ class GainNPP(nn.Module):
             self.out.bias.zero_()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        if cond is None:
-            raise ValueError("this NPP variant is quantization-adaptive: pass cond")
-        c = cond.to(torch.float32).reshape(-1, 1)
-        c = c.expand(x.shape[0], 1) if c.shape[0] == 1 else c
+        c = per_image_cond(cond, x.shape[0])
         h = F.relu(self.enc1(x)) * self.qa1(c)
         h = F.relu(self.enc2(h)) * self.qa2(c)
         h = F.relu(self.enc3(h)) * self.qa3(c)

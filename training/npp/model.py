@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.npp.qa import QAScale
+from training.npp.qa import QAScale, per_image_cond
 
 #: The U-Net halves the resolution four times, so sides must be multiples of 2**4.
 PAD_MULTIPLE = 16
@@ -156,9 +156,8 @@ class NPP(nn.Module):
             last.weight.zero_()
             last.bias.fill_(0.0 if self.config.signed_head else 1e-3)
 
-    def _gains(self, cond: torch.Tensor, batch: int) -> list[torch.Tensor]:
-        c = cond.to(torch.float32).reshape(-1, 1)
-        c = c.expand(batch, 1) if c.shape[0] == 1 else c
+    def _gains(self, cond: torch.Tensor | None, batch: int) -> list[torch.Tensor]:
+        c = per_image_cond(cond, batch)
         gains: list[torch.Tensor] = []
         for layer in self.qa:
             gains.append(layer(c))
@@ -168,8 +167,6 @@ class NPP(nn.Module):
         h, w = x.shape[-2], x.shape[-1]
         xp = pad_to_multiple(x, 16)  # PAD_MULTIPLE (TorchScript needs a literal)
         if self.quantization_adaptive:
-            if cond is None:
-                raise ValueError("this NPP variant is quantization-adaptive: pass cond")
             g = self._gains(cond, xp.shape[0])
             g0, g1, g2, g3, g4, g5, g6, g7 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
         else:

@@ -31,3 +31,12 @@ class QAScale(nn.Module):
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
         gains = self.mlp(cond.reshape(-1, 1))
         return gains.reshape(-1, self.channels, 1, 1)
+
+
+def per_image_cond(cond: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """The conditioning as (batch, 1) float32: one value per image, a single value broadcast to the
+    batch. A QA network cannot run without it."""
+    if cond is None:
+        raise ValueError("this NPP variant is quantization-adaptive: pass cond")
+    c = cond.to(torch.float32).reshape(-1, 1)
+    return c.expand(batch, 1) if c.shape[0] == 1 else c
