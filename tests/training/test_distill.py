@@ -16,7 +16,7 @@ from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import ConfigError, TrainConfig, load_config, resolve_path
 from training.train.distill import TargetError, TargetImages, _settings, make_targets, shard_path, target_statistics
-from training.train.loop import CHECKPOINT, LOG, load_checkpoint, train
+from training.train.loop import CHECKPOINT, LOG, CheckpointError, load_checkpoint, train
 from training.train.loss import LambdaTable, RDLoss
 
 SMOKE = repo_root() / "configs" / "training" / "smoke.yaml"
@@ -124,6 +124,42 @@ def test_distillation_learns_the_targets_and_resumes_exactly(tmp_path: Path) -> 
     run("c", 1)
     run("c", 2)
     a, b = load_checkpoint(tmp_path / "b" / CHECKPOINT), load_checkpoint(tmp_path / "c" / CHECKPOINT)
+    for k, v in a["npp"].items():
+        assert torch.equal(v, b["npp"][k]), k
+
+
+def test_a_cosine_schedule_decays_to_zero_resumes_exactly_and_binds_the_run_to_its_length(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    x = torch.randint(30, 226, (4, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    _write_shard(cfg, 0, x, x.float() / 255 * 0.8, [30, 30, 38, 38])
+
+    def config(out: str, steps: int, schedule: str = "cosine") -> TrainConfig:
+        return TrainConfig.model_validate({**cfg.model_dump(), "out": str(tmp_path / out), "steps": steps,
+                                           "lr": 1e-2, "lr_schedule": schedule, "checkpoint_every": 1})
+
+    four = config("a", 4)
+    assert [four.lr_at(s) for s in (0, 2, 4)] == pytest.approx([1e-2, 5e-3, 0.0])
+    assert config("k", 4, "constant").lr_at(3) == 1e-2
+    train(four)
+    logged = [float(r["lr"]) for r in csv.DictReader((tmp_path / "a" / LOG).open())]
+    assert logged == pytest.approx([four.lr_at(s) for s in range(4)])
+    # the length shapes the schedule, so it is part of the identity (with a constant rate it is not)
+    assert config("a", 5).identity() != four.identity()
+    assert config("k", 5, "constant").identity() == config("k", 4, "constant").identity()
+    with pytest.raises(CheckpointError, match="different configuration"):
+        train(config("a", 5))
+    # interrupted after 2 of its 4 steps (a checkpoint every step), then resumed: the same weights
+    class Interrupted(Exception):
+        pass
+
+    def stop_at_2(step: int, _row: object) -> None:
+        if step == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(config("b", 4), on_step=stop_at_2)
+    train(config("b", 4))
+    a, b = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
     for k, v in a["npp"].items():
         assert torch.equal(v, b["npp"][k]), k
 

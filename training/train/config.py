@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -91,6 +92,9 @@ class TrainConfig(BaseModel):
     #: step of this loss is almost all gradient noise; see docs/training.md)
     accumulate: Annotated[int, Field(ge=1)] = 1
     lr: Annotated[float, Field(gt=0)] = 1e-4
+    #: "constant": ``lr`` throughout; "cosine": ``lr`` decayed to 0 along a half cosine over ``steps``
+    #: (then ``steps`` is part of the run's identity: extending the run changes its trajectory)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     npp: str = "lite_qa"
     #: "identity": start the NPP at the identity map (training.train.loop.identity_init); "random": PyTorch's init
     init: Literal["identity", "random"] = "identity"
@@ -154,6 +158,12 @@ class TrainConfig(BaseModel):
             raise ValueError(f"qp_min {self.qp_min} > qp_max {self.qp_max}")
         return self
 
+    def lr_at(self, step: int) -> float:
+        """The learning rate of the optimiser step that follows ``step`` completed steps."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, self.steps) / self.steps))
+
     def out_dir(self) -> Path:
         return resolve_path(self.out)
 
@@ -168,7 +178,9 @@ class TrainConfig(BaseModel):
                 where = where.get(parent) or {}  # a section left out (None) has nothing to drop
             if k in where and where[k] == default:
                 where.pop(k)
-        for k in ("steps", "out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
+        if self.lr_schedule == "constant":
+            d.pop("steps")
+        for k in ("out", "log_every", "log_plain", "checkpoint_every", "encode_workers", "torch_threads",
                   "device",
                   *(k for k in d if k.startswith("validate_"))):
             d.pop(k)
@@ -178,7 +190,7 @@ class TrainConfig(BaseModel):
 #: Fields that change the trajectory but were added after runs were checkpointed, with the
 #: behaviour those runs had: left out of the identity at that value, so their checkpoints resume.
 _LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None,
-                                                ("accumulate",): 1, ("distill",): None,
+                                                ("accumulate",): 1, ("lr_schedule",): "constant", ("distill",): None,
                                                 ("distill", "form"): "pixels", ("distill", "scale"): 8,
                                                 ("distill", "sigma"): 1.5, ("distill", "window"): False}
 

@@ -240,6 +240,8 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
         base_wall, base_cpu = state.wall_s, state.cpu_s
         while state.step < cfg.steps:
             set_train_mode(model, cfg.batchnorm)
+            for group in opt.param_groups:  # a function of the step alone: a resumed run follows it too
+                group["lr"] = cfg.lr_at(state.step)
             opt.zero_grad(set_to_none=True)
             micro = [_micro_step(cfg, ctx, model, st, loss_fn, source, rows, state.step * cfg.accumulate + k,
                                  sync=k == cfg.accumulate - 1)
