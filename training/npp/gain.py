@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.tasks.classifiers import EarlyFeatures, ImageClassifier
 from training.npp.qa import QAScale, per_image_cond
 
 
@@ -33,6 +34,11 @@ class GainNppConfig:
     widths: tuple[int, int, int] = (16, 32, 64)
     qa_hidden: int = 16
     sigma: float = 1.5
+    #: a classifier of the task registry whose frozen early features (1/8 and 1/16) join the
+    #: encoder's before the last context layer, or None; the map can then follow *what* is where
+    guide: str | None = None
+    #: channels each guide feature map is projected to
+    guide_width: int = 32
 
     @property
     def quantization_adaptive(self) -> bool:
@@ -62,6 +68,15 @@ def apply_detail_gain(x: torch.Tensor, low: torch.Tensor, gain: torch.Tensor) ->
     return low + g.clamp(0.0, 2.0) * (x - low)
 
 
+def _early_features(task: str) -> EarlyFeatures:
+    from shared.tasks import get_task
+
+    model = get_task(task)
+    if not isinstance(model, ImageClassifier):
+        raise ValueError(f"a guide must be an image classifier, {task!r} is a {model.kind} model")
+    return model.early_features()
+
+
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
     # replicate, not zero, padding: the map should follow content, not the frame's position
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, padding_mode="replicate")
@@ -78,10 +93,19 @@ class GainNPP(nn.Module):
         (w1, w2, w3), m = self.config.widths, self.config.qa_hidden
         self.quantization_adaptive = True
         self.enc1, self.enc2, self.enc3 = _conv(3, w1, 2), _conv(w1, w2, 2), _conv(w2, w3, 2)
-        self.ctx1, self.ctx2 = _conv(w3, w3, dilation=2), _conv(w3, w3, dilation=4)
+        self.ctx1 = _conv(w3, w3, dilation=2)
+        # with a guide: fuse its features at 1/8, then a shorter context reach (it sees far already)
+        self.ctx2 = _conv(w3, w3, dilation=2 if self.config.guide else 4)
         self.out = nn.Conv2d(w3, 1, 1)
         self.qa1, self.qa2, self.qa3 = QAScale(m, w1), QAScale(m, w2), QAScale(m, w3)
         self.qa4, self.qa5, self.qa_out = QAScale(m, w3), QAScale(m, w3), QAScale(m, 1)
+        self.guide: EarlyFeatures | None = None
+        if self.config.guide is not None:
+            self.guide = _early_features(self.config.guide)
+            c8, c16 = self.guide.channels
+            g = self.config.guide_width
+            self.proj8, self.proj16 = nn.Conv2d(c8, g, 1), nn.Conv2d(c16, g, 1)
+            self.fuse, self.qa_fuse = _conv(w3 + 2 * g, w3), QAScale(m, w3)
         # plain floats, not a buffer: no state to save, and TorchScript and ONNX see constants
         self.taps = [float(t) for t in gaussian_kernel(self.config.sigma)]
 
@@ -99,6 +123,13 @@ class GainNPP(nn.Module):
         h = F.relu(self.enc2(h)) * self.qa2(c)
         h = F.relu(self.enc3(h)) * self.qa3(c)
         h = F.relu(self.ctx1(h)) * self.qa4(c)
+        if self.guide is not None:
+            f8, f16 = self.guide(x)
+            size = [h.shape[-2], h.shape[-1]]
+            f8 = F.interpolate(f8, size=size, mode="bilinear", align_corners=False)
+            f16 = F.interpolate(f16, size=size, mode="bilinear", align_corners=False)
+            h = torch.cat([h, F.relu(self.proj8(f8)), F.relu(self.proj16(f16))], 1)
+            h = F.relu(self.fuse(h)) * self.qa_fuse(c)
         h = F.relu(self.ctx2(h)) * self.qa5(c)
         gain = 1.0 + self.out(h) * self.qa_out(c)
         x_bar = apply_detail_gain(x, blur(x, torch.tensor(self.taps, dtype=x.dtype, device=x.device)), gain)

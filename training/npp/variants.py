@@ -72,6 +72,12 @@ _register(
     "construction (101,794 params)",
 )
 _register(
+    "gain_qa_lite0",
+    GainNppConfig(widths=(16, 32, 64), qa_hidden=16, sigma=1.5, guide="efficientnet_lite0"),
+    "gain_qa that also sees EfficientNet-Lite0's frozen early features (to 1/16) before deciding the map; "
+    "a filter by construction (181,634 trained + 700,768 frozen params)",
+)
+_register(
     "test_tiny",
     NppConfig(widths=(4, 8, 8, 16), qa_hidden=(4,) * 8),
     "tiny QA NPP for fast tests (no use beyond tests)",

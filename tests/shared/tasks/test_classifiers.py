@@ -87,3 +87,27 @@ def test_read_window_bounds_what_reaches_the_network(size: int) -> None:
     inside[..., lo + 1, size // 2] += 0.5
     assert not torch.equal(pre(inside), pre(x))
     assert pre.read_window(size) == (lo - 1, hi + 1)
+
+
+def test_early_features_are_the_classifiers_own_activations(lite0: TaskModel) -> None:
+    from shared.tasks.classifiers import ImageClassifier
+
+    assert isinstance(lite0, ImageClassifier)
+    early = lite0.early_features()
+    x = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(0))
+    seen: dict[str, torch.Tensor] = {}
+    blocks = list(lite0.module.get_submodule("blocks").children())
+    hooks = [blocks[k].register_forward_hook(lambda _m, _i, out, k=k: seen.__setitem__(str(k), out.clone()))
+             for k in (2, 4)]
+    with torch.no_grad():
+        lite0.module((x - 0.5) / 0.5)  # the classifier's normalisation, no resize
+        f8, f16 = early(x)
+    for h in hooks:
+        h.remove()
+    assert f8.shape == (1, 40, 12, 10) and f16.shape == (1, 112, 6, 5)
+    # (channels-last kernels in the classifier: equal to float rounding)
+    assert torch.allclose(f8, seen["2"], atol=1e-4) and torch.allclose(f16, seen["4"], atol=1e-4)
+    early.train()
+    assert not early.training and not any(p.requires_grad for p in early.parameters())
+    with pytest.raises(NotImplementedError, match="mobilenet_v2"):
+        get_task("mobilenet_v2").early_features()  # type: ignore[attr-defined]
