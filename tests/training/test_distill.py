@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from shared.codecs.bpg.codec import BpgCodec
+from shared.conditioning import conditioning_value
 from shared.paths import repo_root
 from shared.tasks import get_task
 from training.proxy.model import BpgProxy
@@ -195,3 +196,25 @@ def test_detail_gain_targets_change_only_what_the_classifier_reads(tmp_path: Pat
 def test_an_unknown_form_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="detail_gain"):
         load_config(SMOKE, {"distill": {"targets": str(tmp_path), "form": "wavelets"}})
+
+
+def test_reproduced_share_is_zero_for_the_identity_and_one_for_the_network_that_made_the_targets(
+        tmp_path: Path) -> None:
+    from training.npp import build_npp
+    from training.train.distill import reproduced_share
+    from training.train.loop import identity_init
+
+    cfg = _config(tmp_path)
+    torch.manual_seed(0)
+    npp = build_npp("gain_qa")
+    with torch.no_grad():
+        npp.out.weight.normal_(std=0.05)  # type: ignore[union-attr, operator]
+    x = torch.randint(0, 256, (4, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    q = [28, 32, 36, 40]
+    with torch.no_grad():
+        cond = torch.tensor([[conditioning_value("bpg", v)] for v in q])
+        y = npp.eval()(x.float() / 255, cond)["x_bar"]
+    _write_shard(cfg, 0, x, y, q)
+    data = TargetImages(cfg)
+    assert reproduced_share(data, npp) == pytest.approx(1.0, abs=1e-3)  # y is stored in half precision
+    assert reproduced_share(data, identity_init(build_npp("gain_qa"))) == pytest.approx(0.0, abs=1e-6)

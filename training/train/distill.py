@@ -29,6 +29,7 @@ import torch
 
 from shared.atomic import atomic_write_bytes
 from shared.codecs.bpg.codec import BpgCodec
+from shared.conditioning import conditioning_value
 from shared.pipeline import EncoderPool
 from shared.tasks import TaskModel, get_task
 from training.proxy.model import BpgProxy
@@ -206,6 +207,20 @@ def target_statistics(data: TargetImages, blur: int = 9) -> dict[str, float]:
             "correlation of the change with the picture's detail": sums["rd"] / (sums["rr"] * sums["dd"]) ** 0.5}
 
 
+def reproduced_share(data: TargetImages, npp: torch.nn.Module, chunk: int = 25) -> float:
+    """1 − ‖NPP(X, q) − X*‖² / ‖X − X*‖² over the target pictures, whole (no crops): the share of
+    the targets' change from the pictures that the network reproduces (0 for the identity)."""
+    err = change = 0.0
+    npp.eval()
+    with torch.no_grad():
+        for lo in range(0, len(data), chunk):
+            x, y = data.x[lo : lo + chunk].float() / 255.0, data.y[lo : lo + chunk].float()
+            cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in data.quality[lo : lo + chunk]])
+            err += float((npp(x, cond)["x_bar"] - y).pow(2).sum())
+            change += float((x - y).pow(2).sum())
+    return 1.0 - err / change
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.train.distill",
                                  description="Make the per-image optimised targets a distillation run learns from")
@@ -214,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="real-codec worker processes")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--stats", action="store_true", help="print what the existing targets are, make none")
+    ap.add_argument("--reproduced", type=Path, metavar="CHECKPOINT",
+                    help="print the share of the targets' change that this run's network (checkpoint.pt or "
+                         "best.pt of the config's NPP variant) reproduces, make none")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -224,6 +242,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.stats:
             for name, value in target_statistics(TargetImages(cfg)).items():
                 print(f"| {name} | {value:.4g} |")
+            return 0
+        if args.reproduced is not None:
+            from training.train.loop import CheckpointError, npp_from_checkpoint
+
+            try:
+                npp = npp_from_checkpoint(args.reproduced, cfg.npp)
+            except CheckpointError as exc:
+                raise ConfigError(str(exc)) from exc
+            print(f"| share of the targets' change reproduced by {args.reproduced} | "
+                  f"{reproduced_share(TargetImages(cfg), npp):.4f} |")
             return 0
         paths = make_targets(cfg, args.images, workers=args.workers)
     except (ConfigError, DataError, TargetError, FileNotFoundError) as exc:

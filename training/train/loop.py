@@ -147,14 +147,21 @@ def _npp_weights(path: Path, variant: str) -> dict[str, torch.Tensor]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"init_from {path}: not a readable checkpoint: {exc}") from exc
+        raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from exc
     got = blob.get("npp_variant", blob.get("variant")) if isinstance(blob, dict) else None
     if got != variant:
-        raise CheckpointError(f"init_from {path}: holds NPP variant {got!r}, this run trains {variant!r}")
+        raise CheckpointError(f"{path}: holds NPP variant {got!r}, this run trains {variant!r}")
     state = blob.get("npp", blob.get("state_dict"))
     if not isinstance(state, dict):
-        raise CheckpointError(f"init_from {path}: no NPP weights in it")
+        raise CheckpointError(f"{path}: no NPP weights in it")
     return state
+
+
+def npp_from_checkpoint(path: Path, variant: str) -> NppModule:
+    """A network of ``variant`` with the weights of a run's checkpoint.pt or best.pt."""
+    npp = build_npp(variant)
+    npp.load_state_dict(_npp_weights(path, variant))
+    return npp
 
 
 def _seed_step(seed: int, step: int, rank: int = 0) -> None:
