@@ -148,7 +148,7 @@ def gpu_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=["nano_qa", "lite_qa", "paper_qa"],
+    parser.add_argument("--variants", nargs="+", default=["nano_qa", "lite_qa", "paper_qa", "gain_qa", "gain_qa_lite0"],
                         choices=NPP_VARIANTS.names())
     parser.add_argument("--resolutions", nargs="+", default=list(RESOLUTIONS), choices=list(RESOLUTIONS))
     parser.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"], choices=["onnxruntime", "torch"])
