@@ -11,6 +11,11 @@ Why: per-picture optimisation restricted to exactly this form (``benchmarks/head
 --form detail_gain --window``) moves BPG's rate–accuracy curve as far on a classifier it never
 saw as free pixels do, while free-pixel optima turned out to be a per-pixel pattern no network
 could learn (docs/training.md). Here the network only has to predict a smooth map.
+
+With a ``guide`` (a classifier of the task registry) the map also sees that classifier's frozen
+early features, so it can depend on what is where, not only on local texture. It reproduces far
+more of the per-picture optima that way, yet on ImageNet val it gave the same curve as the
+unguided network (docs/training.md, lesson 10).
 """
 
 from __future__ import annotations
