@@ -40,15 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import write_report  # noqa: E402
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
-from shared.conditioning import conditioning_value  # noqa: E402
 from shared.pipeline import EncoderPool  # noqa: E402
 from shared.tasks import get_task  # noqa: E402
 from training.npp import build_npp  # noqa: E402
 from training.proxy.model import BpgProxy  # noqa: E402
 from training.proxy.real_codec import StraightThroughCodec  # noqa: E402
 from training.train.config import TrainConfig, load_config, resolve_path  # noqa: E402
-from training.train.data import TrainImages  # noqa: E402
-from training.train.loop import _npp_weights, identity_init, set_train_mode  # noqa: E402
+from training.train.data import TrainImages, bpg_conditioning  # noqa: E402
+from training.train.loop import identity_init, npp_from_checkpoint, set_train_mode  # noqa: E402
 from training.train.loss import LambdaTable, RDLoss  # noqa: E402
 
 CONFIG_227 = "configs/training/lite_qa_signed_227_cpu.yaml"
@@ -87,11 +86,11 @@ class Setting:
 
     def __init__(self, cfg: TrainConfig, variant: str, weights: str, pool: EncoderPool) -> None:
         torch.manual_seed(cfg.seed)
-        self.cfg, self.npp = cfg, build_npp(variant)
+        self.cfg = cfg
         if weights == "identity":
-            identity_init(self.npp)
+            self.npp = identity_init(build_npp(variant))
         else:
-            self.npp.load_state_dict(_npp_weights(resolve_path(weights), variant))
+            self.npp = npp_from_checkpoint(resolve_path(weights), variant)
         self.params = [p for p in self.npp.parameters() if p.requires_grad]
         self.theta = torch.cat([p.detach().flatten() for p in self.params]).clone()
         lambdas = LambdaTable.from_sweep(resolve_path(cfg.lambda_points), cfg.distortion)
@@ -103,7 +102,7 @@ class Setting:
         self.data = TrainImages(cfg.data, cfg.seed, (cfg.qp_min, cfg.qp_max))
 
     def _loss(self, st: StraightThroughCodec, x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality])
+        cond = bpg_conditioning(quality)
         set_train_mode(self.npp, self.cfg.batchnorm)
         x_bar = self.npp(x, cond)["x_bar"]
         return self.loss_fn(x, x_bar, st(x_bar, quality), quality, self.loss_fn.target(x))["total"]

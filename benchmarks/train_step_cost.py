@@ -28,14 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shared.codecs.bpg.codec import BpgCodec  # noqa: E402
-from shared.conditioning import conditioning_value  # noqa: E402
 from shared.pipeline import EncoderPool, round_trip_batch  # noqa: E402
 from shared.tasks import get_task  # noqa: E402
 from training.npp import build_npp, count_parameters  # noqa: E402
 from training.proxy.model import BpgProxy  # noqa: E402
 from training.proxy.real_codec import StraightThroughCodec, to_frames  # noqa: E402
 from training.train.config import DataConfig, TrainConfig, resolve_path  # noqa: E402
-from training.train.data import TrainImages  # noqa: E402
+from training.train.data import TrainImages, bpg_conditioning  # noqa: E402
 from training.train.loop import _cpu_seconds  # noqa: E402
 from training.train.loss import LambdaTable, RDLoss  # noqa: E402
 
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     def step(i: int, npp: torch.nn.Module = npp, opt: torch.optim.Optimizer = opt,
                              bs: int = bs, data: TrainImages = data) -> None:
                         b = data.batch(i, bs)
-                        cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in b.quality])
+                        cond = bpg_conditioning(b.quality)
                         x_bar = npp(b.x, cond)["x_bar"]
                         coded = st(x_bar, b.quality)
                         terms = loss_fn(b.x, x_bar, coded, b.quality, loss_fn.target(b.x))
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     stages: dict[str, float] = {}
                     b = data.batch(99, bs)
                     t = time.perf_counter()
-                    cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in b.quality])
+                    cond = bpg_conditioning(b.quality)
                     x_bar = npp(b.x, cond)["x_bar"]
                     stages["npp_fwd"] = time.perf_counter() - t
                     t = time.perf_counter()

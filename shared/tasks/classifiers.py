@@ -19,6 +19,13 @@ from shared.tasks.outputs import ClassificationOutput, TaskOutput
 from shared.tasks.weights import WeightsSpec, load_state_dict
 
 
+def normalise(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    """(x − mean) / std per channel of (N,3,H,W); TorchScript- and ONNX-friendly."""
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
 @dataclass(frozen=True)
 class ClassifierPreprocess:
     """Resize the shorter side to `resize`, centre-crop `crop`, normalise with mean/std."""
@@ -40,9 +47,7 @@ class ClassifierPreprocess:
         top = round((size[0] - self.crop) / 2.0)
         left = round((size[1] - self.crop) / 2.0)
         x = x[..., top : top + self.crop, left : left + self.crop]
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
+        return normalise(x, list(self.mean), list(self.std))
 
     def read_window(self, size: int, margin: int = 2) -> tuple[int, int]:
         """[lo, hi) of a size×size picture's rows (and columns) that reach the network, widened by
@@ -162,9 +167,7 @@ class EarlyFeatures(torch.nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        f8 = self.to8((x - mean) / std)
+        f8 = self.to8(normalise(x, self.mean, self.std))
         return f8, self.to16(f8)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from shared.conditioning import conditioning_value
 from shared.imageio import list_images, read_rgb
 from training.train.config import DataConfig
 
@@ -29,6 +30,11 @@ class Batch:
     x: torch.Tensor  # (N,3,crop,crop) in [0,1]
     quality: torch.Tensor  # (N,) int64 bpgenc q
     ids: tuple[str, ...]
+
+
+def bpg_conditioning(quality: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """The NPP's conditioning (N,1) for per-image bpgenc q values (N,)."""
+    return torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=device)
 
 
 def fit_crop(rgb: np.ndarray, crop: int) -> np.ndarray:

@@ -29,13 +29,12 @@ import torch
 
 from shared.atomic import atomic_write_bytes
 from shared.codecs.bpg.codec import BpgCodec
-from shared.conditioning import conditioning_value
 from shared.pipeline import EncoderPool
 from shared.tasks import TaskModel, get_task
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import ConfigError, DistillConfig, TrainConfig, load_config, resolve_path
-from training.train.data import Batch, DataError, TrainImages, epoch_index, load_picture
+from training.train.data import Batch, DataError, TrainImages, bpg_conditioning, epoch_index, load_picture
 from training.train.loss import LambdaTable, RDLoss
 from training.train.pixel_forms import PictureForm, make_form, optimise_pixels, window_mask
 
@@ -215,7 +214,7 @@ def reproduced_share(data: TargetImages, npp: torch.nn.Module, chunk: int = 25) 
     with torch.no_grad():
         for lo in range(0, len(data), chunk):
             x, y = data.x[lo : lo + chunk].float() / 255.0, data.y[lo : lo + chunk].float()
-            cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in data.quality[lo : lo + chunk]])
+            cond = bpg_conditioning(data.quality[lo : lo + chunk])
             err += float((npp(x, cond)["x_bar"] - y).pow(2).sum())
             change += float((x - y).pow(2).sum())
     return 1.0 - err / change

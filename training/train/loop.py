@@ -38,14 +38,13 @@ import torch
 
 from shared.atomic import atomic_write_bytes, atomic_write_text
 from shared.codecs.bpg.codec import BpgCodec
-from shared.conditioning import conditioning_value
 from shared.pipeline import EncoderPool
 from shared.tasks import get_task
 from training.npp import NppModule, build_npp
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import TrainConfig, resolve_path
-from training.train.data import TrainImages
+from training.train.data import TrainImages, bpg_conditioning
 from training.train.distill import TargetImages
 from training.train.distributed import Distributed, setup
 from training.train.loss import LambdaTable, RDLoss
@@ -192,11 +191,12 @@ def _train(cfg: TrainConfig, ctx: Distributed, *, resume: bool, progress: bool,
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    npp = build_npp(cfg.npp)
     if cfg.init_from is not None:
-        npp.load_state_dict(_npp_weights(resolve_path(cfg.init_from), cfg.npp))
-    elif cfg.init == "identity":
-        identity_init(npp)
+        npp = npp_from_checkpoint(resolve_path(cfg.init_from), cfg.npp)
+    else:
+        npp = build_npp(cfg.npp)
+        if cfg.init == "identity":
+            identity_init(npp)
     npp.to(device)
     opt = torch.optim.Adam(npp.parameters(), lr=cfg.lr)
     state = TrainState(0, 0.0, 0.0)
@@ -306,7 +306,7 @@ def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: 
         batch, goal = data.batch(index, cfg.batch_size), None
     x, quality = batch.x[rows].to(ctx.device), batch.quality[rows]
     _seed_step(cfg.seed, index, ctx.rank)
-    cond = torch.tensor([[conditioning_value("bpg", int(q))] for q in quality], device=ctx.device)
+    cond = bpg_conditioning(quality, ctx.device)
     no_sync = getattr(model, "no_sync", None)
     with no_sync() if no_sync is not None and not sync else contextlib.nullcontext():
         if goal is not None:
