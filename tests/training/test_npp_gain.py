@@ -1,5 +1,5 @@
-"""The detail-gain NPPs (``gain_qa``, and ``gain_qa_lite0`` guided by a classifier's early features):
-identity start, a filter whatever its weights, export."""
+"""The detail-gain NPPs (``gain_qa``, ``gain_qa_lite0`` guided by a classifier's early features, and
+``gain`` without QA layers): identity start, a filter whatever its weights, export."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from training.train.pixel_forms import DetailGain
 COND = torch.tensor([[25 / 51], [44 / 51]])
 
 
-VARIANTS = ["gain_qa", "gain_qa_lite0"]
+VARIANTS = ["gain_qa", "gain_qa_lite0", "gain"]
 
 
 def _trained_looking(seed: int = 0, variant: str = "gain_qa") -> GainNPP:
@@ -36,6 +36,7 @@ def _trained_looking(seed: int = 0, variant: str = "gain_qa") -> GainNPP:
 
 def test_it_is_small() -> None:
     assert count_parameters(build_npp("gain_qa")) == 101_794
+    assert count_parameters(build_npp("gain")) == 97_505  # the QA MLPs are 4% of it
     guided = build_npp("gain_qa_lite0")
     assert sum(p.numel() for p in guided.parameters() if p.requires_grad) == 181_634
 
@@ -109,6 +110,17 @@ def test_conditioning_is_required_and_changes_the_output() -> None:
         assert not torch.equal(npp(x, torch.tensor([[0.3]]))["x_bar"], npp(x, torch.tensor([[0.9]]))["x_bar"])
 
 
+def test_without_qa_one_map_serves_every_q() -> None:
+    npp = _trained_looking(variant="gain")
+    assert not npp.quantization_adaptive and not npp.config.quantization_adaptive
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        plain = npp(x)["x_bar"]
+        assert not torch.equal(plain, x)
+        assert torch.equal(npp(x, torch.tensor([[0.3]]))["x_bar"], plain)
+        assert torch.equal(npp(x, torch.tensor([[0.9]]))["x_bar"], plain)
+
+
 @pytest.mark.parametrize(("variant", "size"), [("gain_qa", (1, 1)), ("gain_qa", (17, 13)), ("gain_qa", (64, 32)),
                                                ("gain_qa_lite0", (1, 1)), ("gain_qa_lite0", (45, 61))])
 def test_torchscript_matches_eager(variant: str, size: tuple[int, int]) -> None:
@@ -128,12 +140,13 @@ def test_it_exports_with_parity(tmp_path: Path, variant: str) -> None:
     torch.save({"state_dict": npp.state_dict(), "variant": variant, "run_id": "gain-test"}, ckpt)
     m = export_artifact(variant, tmp_path / "art", checkpoint=ckpt,
                         options=ExportOptions(parity_kodak=1, parity_kodak_crop=64))
-    assert m.variant == variant and m.quantization_adaptive and m.parameters == count_parameters(npp)
-    assert max(m.parity.values()) <= 1e-4
+    assert m.variant == variant and m.quantization_adaptive == (variant != "gain")
+    assert m.parameters == count_parameters(npp) and max(m.parity.values()) <= 1e-4
     x = np.random.default_rng(3).random((1, 3, 45, 61), dtype=np.float32)
     cond = np.array([[0.7]], dtype=np.float32)
     session = ort.InferenceSession(str(tmp_path / "art" / "model.onnx"), providers=["CPUExecutionProvider"])
-    got = session.run(["x_bar"], {"image": x, "cond": cond})[0]
+    inputs = {"image": x, "cond": cond} if m.quantization_adaptive else {"image": x}
+    got = session.run(["x_bar"], inputs)[0]
     with torch.no_grad():
         ref = npp(torch.from_numpy(x), torch.from_numpy(cond))["x_bar"].numpy()
     assert np.abs(got - ref).max() <= 1e-4

@@ -24,8 +24,8 @@ def test_lighter_variants_are_smaller() -> None:
 
 def test_registry_names_are_stable() -> None:
     assert NPP_VARIANTS.names() == ["paper", "paper_qa", "lite_qa", "lite_qa_signed", "nano_qa", "local_qa",
-                                    "gain_qa", "gain_qa_lite0", "test_tiny"]
-    assert not NPP_VARIANTS.get("paper").config.quantization_adaptive
+                                    "gain_qa", "gain", "gain_qa_lite0", "test_tiny"]
+    assert not any(NPP_VARIANTS.get(n).config.quantization_adaptive for n in ("paper", "gain"))
     qa = ("paper_qa", "lite_qa", "lite_qa_signed", "nano_qa", "local_qa", "gain_qa", "gain_qa_lite0", "test_tiny")
     assert all(NPP_VARIANTS.get(n).config.quantization_adaptive for n in qa)
 

@@ -44,10 +44,13 @@ class GainNppConfig:
     guide: str | None = None
     #: channels each guide feature map is projected to
     guide_width: int = 32
+    #: QA layers scale every layer's channels by q; without them the map ignores q (the
+    #: paper's "no QA" ablation, one network asked to serve every q)
+    qa: bool = True
 
     @property
     def quantization_adaptive(self) -> bool:
-        return True
+        return self.qa
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -82,6 +85,16 @@ def _early_features(task: str) -> EarlyFeatures:
     return model.early_features()
 
 
+class _Unscaled(nn.Module):
+    """What a QA layer becomes without QA: a factor of 1 whatever the conditioning."""
+
+    def __init__(self, hidden: int, channels: int) -> None:
+        super().__init__()
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        return cond.new_ones(())
+
+
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
     # replicate, not zero, padding: the map should follow content, not the frame's position
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, padding_mode="replicate")
@@ -96,21 +109,22 @@ class GainNPP(nn.Module):
         super().__init__()
         self.config = config or GainNppConfig()
         (w1, w2, w3), m = self.config.widths, self.config.qa_hidden
-        self.quantization_adaptive = True
+        self.quantization_adaptive = self.config.qa
         self.enc1, self.enc2, self.enc3 = _conv(3, w1, 2), _conv(w1, w2, 2), _conv(w2, w3, 2)
         self.ctx1 = _conv(w3, w3, dilation=2)
         # with a guide: fuse its features at 1/8, then a shorter context reach (it sees far already)
         self.ctx2 = _conv(w3, w3, dilation=2 if self.config.guide else 4)
         self.out = nn.Conv2d(w3, 1, 1)
-        self.qa1, self.qa2, self.qa3 = QAScale(m, w1), QAScale(m, w2), QAScale(m, w3)
-        self.qa4, self.qa5, self.qa_out = QAScale(m, w3), QAScale(m, w3), QAScale(m, 1)
+        scale = QAScale if self.config.qa else _Unscaled
+        self.qa1, self.qa2, self.qa3 = scale(m, w1), scale(m, w2), scale(m, w3)
+        self.qa4, self.qa5, self.qa_out = scale(m, w3), scale(m, w3), scale(m, 1)
         self.guide: EarlyFeatures | None = None
         if self.config.guide is not None:
             self.guide = _early_features(self.config.guide)
             c8, c16 = self.guide.channels
             g = self.config.guide_width
             self.proj8, self.proj16 = nn.Conv2d(c8, g, 1), nn.Conv2d(c16, g, 1)
-            self.fuse, self.qa_fuse = _conv(w3 + 2 * g, w3), QAScale(m, w3)
+            self.fuse, self.qa_fuse = _conv(w3 + 2 * g, w3), scale(m, w3)
         # plain floats, not a buffer: no state to save, and TorchScript and ONNX see constants
         self.taps = [float(t) for t in gaussian_kernel(self.config.sigma)]
 
@@ -123,7 +137,8 @@ class GainNPP(nn.Module):
             self.out.bias.zero_()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        c = per_image_cond(cond, x.shape[0])
+        # without QA layers q is ignored, whether or not a caller passes it
+        c = per_image_cond(cond, x.shape[0]) if self.quantization_adaptive else x.new_zeros(x.shape[0], 1)
         h = F.relu(self.enc1(x)) * self.qa1(c)
         h = F.relu(self.enc2(h)) * self.qa2(c)
         h = F.relu(self.enc3(h)) * self.qa3(c)

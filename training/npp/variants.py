@@ -72,6 +72,11 @@ _register(
     "construction (101,794 params)",
 )
 _register(
+    "gain",
+    GainNppConfig(widths=(16, 32, 64), qa_hidden=16, sigma=1.5, qa=False),
+    "gain_qa without its QA layers: one detail-gain map whatever the q (the no-QA ablation)",
+)
+_register(
     "gain_qa_lite0",
     GainNppConfig(widths=(16, 32, 64), qa_hidden=16, sigma=1.5, guide="efficientnet_lite0"),
     "gain_qa that also sees EfficientNet-Lite0's frozen early features (to 1/16) before deciding the map; "
