@@ -218,3 +218,22 @@ def test_reproduced_share_is_zero_for_the_identity_and_one_for_the_network_that_
     data = TargetImages(cfg)
     assert reproduced_share(data, npp) == pytest.approx(1.0, abs=1e-3)  # y is stored in half precision
     assert reproduced_share(data, identity_init(build_npp("gain_qa"))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_proxy_forward_targets_never_run_the_codec_and_are_kept_apart(tmp_path: Path, data_dir: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "proxy only" ablation: targets optimised through the proxy in the forward pass too."""
+    cfg = _config(tmp_path).model_copy(update={"codec_forward": "proxy"})
+
+    def no_codec(*_a: object, **_k: object) -> bytes:
+        raise AssertionError("the real codec ran")
+
+    monkeypatch.setattr(BpgCodec, "encode", no_codec)
+    (path,) = make_targets(cfg, 1, workers=1, log=False)
+    blob = torch.load(path, weights_only=True)
+    assert blob["settings"]["codec_forward"] == "proxy"
+    assert float((blob["y"].float() - blob["x"].float() / 255).abs().max()) > 1 / 255
+    # real-codec targets never mix with them, and their settings are what they always were
+    with pytest.raises(TargetError, match="other settings"):
+        TargetImages(_config(tmp_path))
+    assert "codec_forward" not in _settings(_config(tmp_path), _config(tmp_path).distill)  # type: ignore[arg-type]

@@ -1,11 +1,12 @@
 """Distillation targets: pixels optimised per image, for an NPP to learn by regression.
 
-Per-image pixel optimisation against the training loss (real codec forward, proxy backward, λ at
-the codec's slope) moves the rate–accuracy curve a long way — the headroom probe measures −35% at
-equal KL on a backbone it never saw (docs/training.md) — while an NPP trained end to end on the
-same loss has not moved it: its gradient is one small step shared by every picture. Here the two
-are split. :func:`optimise_pixels` finds each training picture's optimised version X* at one q
-(drawn per picture), once, offline; the NPP then learns X ≈ NPP(X, q) → X* by pixel regression
+Per-image pixel optimisation against the training loss (real codec forward — or the proxy's, with
+``codec_forward: proxy`` — proxy backward, λ at the codec's slope) moves the rate–accuracy curve a
+long way — the headroom probe measures −35% at equal KL on a backbone it never saw
+(docs/training.md) — while an NPP trained end to end on the same loss has not moved it: its
+gradient is one small step shared by every picture. Here the two are split.
+:func:`optimise_pixels` finds each training picture's optimised version X* at one q (drawn per
+picture), once, offline; the NPP then learns X ≈ NPP(X, q) → X* by pixel regression
 (``distill`` in a run's config), a low-noise supervised problem that needs neither the codec nor
 the task model per step. Regression also keeps only what is predictable from the picture: the
 per-image adversarial part of X*, which no network can predict, averages out.
@@ -56,7 +57,8 @@ def _settings(cfg: TrainConfig, d: DistillConfig) -> dict[str, object]:
             "qp": [cfg.qp_min, cfg.qp_max], "seed": cfg.seed, "folder": cfg.data.folder, "first": cfg.data.first,
             "resize": cfg.data.resize, "steps": d.steps, "lr": d.lr, "beta": d.beta, "shard": d.shard,
             # added later: only where they differ from what older targets were made with
-            **({"form": repr(_form(d)), "window": d.window} if d.form != "pixels" or d.window else {})}
+            **({"form": repr(_form(d)), "window": d.window} if d.form != "pixels" or d.window else {}),
+            **({"codec_forward": cfg.codec_forward} if cfg.codec_forward != "real" else {})}
 
 
 def _form(d: DistillConfig) -> PictureForm:
@@ -95,7 +97,8 @@ def make_targets(cfg: TrainConfig, images: int | None = None, *, workers: int = 
     paths = []
     t0 = time.perf_counter()
     with EncoderPool(workers=workers) as pool:
-        st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode="real")
+        # `proxy`: the proxy in the forward pass too, the paper's "proxy only" ablation
+        st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode=cfg.codec_forward)
         for k, lo in enumerate(range(0, len(files), d.shard)):
             path = shard_path(folder, k)
             paths.append(path)
