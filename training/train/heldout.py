@@ -17,13 +17,11 @@ from pathlib import Path
 
 import torch
 
-from shared.codecs.bpg.codec import BpgCodec
 from shared.pipeline import EncoderPool
-from shared.tasks import get_task
 from training.train.config import ConfigError, TrainConfig, load_config
 from training.train.data import DataError, TrainImages
 from training.train.loop import CHECKPOINT, CheckpointError, npp_from_checkpoint
-from training.train.validate import ValidationResult, Validator, npp_prefilter
+from training.train.validate import ValidationResult, held_out_validator, npp_prefilter
 
 
 def _held_out_setting(cfg: TrainConfig) -> tuple[object, ...]:
@@ -48,12 +46,9 @@ def score_runs(runs: list[tuple[TrainConfig, Path]], workers: int = 2) -> list[V
         if _held_out_setting(cfg) != _held_out_setting(first):
             raise ConfigError(f"{cfg.name} holds out other pictures, qualities or tasks than {first.name}")
     holdout = TrainImages(first.data, first.seed, (first.qp_min, first.qp_max)).holdout()
-    names = [first.task, *(t for t in first.validate_tasks if t != first.task)]
-    tasks = {name: get_task(name) for name in names}
     nets = [npp_from_checkpoint(path, cfg.npp) for cfg, path in runs]  # every checkpoint read before coding
     with EncoderPool(workers=workers) as pool:
-        validator = Validator(holdout.x, holdout.ids, first.validate_qualities, BpgCodec(level=first.codec_level),
-                              tasks, pool, bootstrap=first.validate_bootstrap, seed=first.seed)
+        validator = held_out_validator(first, holdout.x, holdout.ids, pool)
         return [validator.run(npp_prefilter(npp)) for npp in nets]
 
 

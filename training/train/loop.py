@@ -48,7 +48,7 @@ from training.train.data import TrainImages, bpg_conditioning
 from training.train.distill import TargetImages
 from training.train.distributed import Distributed, setup
 from training.train.loss import LambdaTable, RDLoss
-from training.train.validate import Validator, npp_prefilter
+from training.train.validate import held_out_validator, npp_prefilter
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -356,11 +356,8 @@ class _Validation:
     def __init__(self, cfg: TrainConfig, data: TrainImages, task: Any, pool: EncoderPool | None,
                  logged: list[dict[str, str]]) -> None:
         holdout = data.holdout()
-        tasks = {cfg.task: task, **{name: get_task(name) for name in cfg.validate_tasks if name != cfg.task}}
         self.cfg, self.key = cfg, f"bd_kl_{cfg.task}"
-        self.validator = Validator(holdout.x, holdout.ids, cfg.validate_qualities,
-                                   BpgCodec(level=cfg.codec_level), tasks, pool, bootstrap=cfg.validate_bootstrap,
-                                   seed=cfg.seed)
+        self.validator = held_out_validator(cfg, holdout.x, holdout.ids, pool, task)
         self.path, self.best_path = cfg.out_dir() / VALIDATION_LOG, cfg.out_dir() / BEST
         done = [float(r[self.key]) for r in logged if r.get(self.key) not in (None, "", "nan")]
         self.best = min(done) if done else math.inf

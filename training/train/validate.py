@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from shared.codecs import Codec
+from shared.codecs.bpg.codec import BpgCodec
 from shared.conditioning import conditioning_value
 from shared.metrics.bdrate import BootstrapResult, PerImageCurve, bootstrap_bd_rate
 from shared.pipeline import EncoderPool, round_trip_batch
-from shared.tasks import TaskModel
+from shared.tasks import TaskModel, get_task
 from training.proxy.real_codec import to_frames
+from training.train.config import TrainConfig
 
 #: x (N,3,H,W) in [0,1] and a quality → what the codec is given at that quality
 Prefilter = Callable[[torch.Tensor, int], torch.Tensor]
@@ -153,3 +155,14 @@ class Validator:
         bd_agree = {name: bootstrap_bd_rate(plain.curve(name, "agreement"), test.curve(name, "agreement"),
                                             n=self.bootstrap, seed=self.seed) for name in self.tasks}
         return ValidationResult(bd_kl, bd_agree, plain, test)
+
+
+def held_out_validator(cfg: TrainConfig, x: torch.Tensor, ids: Sequence[str], pool: EncoderPool | None,
+                       task: TaskModel | None = None) -> Validator:
+    """A run's validation: its held-out pictures ``x`` coded by the run's BPG level at its
+    validation qualities, scored by the trained-against task (``task`` if already loaded) and by
+    every ``validate_tasks`` backbone."""
+    tasks = {cfg.task: task or get_task(cfg.task),
+             **{name: get_task(name) for name in cfg.validate_tasks if name != cfg.task}}
+    return Validator(x, ids, cfg.validate_qualities, BpgCodec(level=cfg.codec_level), tasks, pool,
+                     bootstrap=cfg.validate_bootstrap, seed=cfg.seed)
