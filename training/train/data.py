@@ -110,7 +110,7 @@ class TrainImages:
             rgb = self._load(p)
             h, w = rgb.shape[:2]
             top, left = (h - crop) // 2, (w - crop) // 2
-            c = np.ascontiguousarray(rgb[top : top + crop, left : left + crop])
+            c = np.array(rgb[top : top + crop, left : left + crop])  # a copy: a resized picture is read-only
             xs.append(torch.from_numpy(c).permute(2, 0, 1))
         if not xs:
             raise DataError("no held-out images configured")
