@@ -237,3 +237,51 @@ def test_proxy_forward_targets_never_run_the_codec_and_are_kept_apart(tmp_path: 
     with pytest.raises(TargetError, match="other settings"):
         TargetImages(_config(tmp_path))
     assert "codec_forward" not in _settings(_config(tmp_path), _config(tmp_path).distill)  # type: ignore[arg-type]
+
+
+def test_mirrored_targets_optimise_the_mirror_image_and_the_run_learns_the_mean_of_both_views(
+        tmp_path: Path, data_dir: Path) -> None:
+    from training.train.distill import _form, _region, target_sets
+    from training.train.pixel_forms import optimise_pixels
+
+    cfg = _config(tmp_path, form="detail_gain", scale=8, window=True, steps=2, lr=0.1,
+                  mirrored_targets=str(tmp_path / "mirrored")).model_copy(update={"codec_forward": "proxy"})
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"resize": 48})})
+    own, mirrored = make_targets(cfg, 2, workers=1, log=False)
+    assert (own.parent.name, mirrored.parent.name) == ("targets", "mirrored")
+    a, b = (torch.load(p, weights_only=True) for p in (own, mirrored))
+    assert b["settings"] == {**a["settings"], "view": "mirrored"} and "view" not in a["settings"]
+    assert a["ids"] == b["ids"] and torch.equal(a["x"], b["x"]) and torch.equal(a["quality"], b["quality"])
+    # the mirrored view is the optimum of the mirror image, mirrored back: not the picture's own optimum
+    assert cfg.distill is not None
+    x = a["x"].float() / 255
+    st = StraightThroughCodec(BpgProxy(), BpgCodec(level=cfg.codec_level), mode="proxy")
+    loss_fn = RDLoss(get_task(cfg.task), LambdaTable.from_sweep(resolve_path(cfg.lambda_points), "kl"), beta=0.5)
+    region = _region(get_task(cfg.task), (48, 48)).flip(-1)
+    direct = optimise_pixels(x.flip(-1), a["quality"], st, loss_fn, 2, 0.1, _form(cfg.distill), region).flip(-1)
+    assert float((b["y"].float() - direct).abs().max()) <= 2e-3  # fp16 storage
+    assert float((b["y"].float() - a["y"].float()).abs().max()) > 1 / 255
+    # training regresses onto the mean of the two views
+    data = TargetImages(cfg)
+    assert float((data.y.float() - (a["y"].float() + b["y"].float()) / 2).abs().max()) <= 1e-3
+    assert [folder.name for folder, _, _ in target_sets(cfg)] == ["targets", "mirrored"]
+
+
+def test_mirrored_targets_must_be_another_folder_and_hold_the_same_pictures(tmp_path: Path) -> None:
+    same = _config(tmp_path, mirrored_targets=str(tmp_path / "targets"))
+    with pytest.raises(ConfigError, match="another folder"):
+        TargetImages(same)
+    cfg = _config(tmp_path, mirrored_targets=str(tmp_path / "mirrored"))
+    x = torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    _write_shard(cfg, 0, x, x.float() / 255, [30, 31])
+    with pytest.raises(TargetError, match="no target shards"):
+        TargetImages(cfg)
+    assert cfg.distill is not None
+    other = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"targets": str(tmp_path / "mirrored")})})
+    blob = {"format": "prepicm.distill/1", "settings": {**_settings(cfg, cfg.distill), "view": "mirrored"},
+            "ids": ["img0_0.png", "img0_1.png"], "quality": torch.tensor([30, 32]), "x": x, "y": x.half() / 255}
+    path = shard_path(resolve_path(other.distill.targets), 0)  # type: ignore[union-attr]
+    path.parent.mkdir(parents=True)
+    torch.save(blob, path)
+    with pytest.raises(TargetError, match="different pictures"):
+        TargetImages(cfg)

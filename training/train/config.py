@@ -66,6 +66,10 @@ class DistillConfig(BaseModel):
     sigma: Annotated[float, Field(gt=0)] = 1.5
     #: change only the part of the (resized) picture the task model reads
     window: bool = False
+    #: a second folder of targets for the same pictures, optimised mirrored left to right and
+    #: mirrored back; the run regresses onto the mean of the two, which keeps what a filter of the
+    #: content would do to either view and halves what is tied to one view's codec decisions
+    mirrored_targets: str | None = None
 
     @field_validator("form")
     @classmethod

@@ -61,6 +61,22 @@ def _settings(cfg: TrainConfig, d: DistillConfig) -> dict[str, object]:
             **({"codec_forward": cfg.codec_forward} if cfg.codec_forward != "real" else {})}
 
 
+def target_sets(cfg: TrainConfig) -> list[tuple[Path, dict[str, object], bool]]:
+    """Each target folder of ``cfg`` with the settings its shards must carry and whether its
+    pictures are optimised mirrored: the targets, then the mirrored targets if configured."""
+    d = cfg.distill
+    if d is None:
+        raise ConfigError(f"{cfg.name}: no `distill` section, so no targets")
+    settings = _settings(cfg, d)
+    sets = [(resolve_path(d.targets), settings, False)]
+    if d.mirrored_targets is not None:
+        mirrored = resolve_path(d.mirrored_targets)
+        if mirrored == sets[0][0]:
+            raise ConfigError("distill.mirrored_targets must be another folder than distill.targets")
+        sets.append((mirrored, {**settings, "view": "mirrored"}, True))
+    return sets
+
+
 def _form(d: DistillConfig) -> PictureForm:
     return make_form(d.form, d.scale, d.sigma)
 
@@ -80,16 +96,13 @@ def shard_path(folder: Path, k: int) -> Path:
 
 def make_targets(cfg: TrainConfig, images: int | None = None, *, workers: int = 2, log: bool = True) -> list[Path]:
     """Optimise the first ``images`` training pictures (all with None; whole, at the config's
-    resize) and write them shard by shard; returns every shard path. Shards already there are
-    checked and kept."""
+    resize) and write them shard by shard, into each target folder (:func:`target_sets`); returns
+    every shard path. Shards already there are checked and kept."""
     d = cfg.distill
-    if d is None:
-        raise ConfigError(f"{cfg.name}: no `distill` section, so no targets to make")
-    folder = resolve_path(d.targets)
-    folder.mkdir(parents=True, exist_ok=True)
+    sets = target_sets(cfg)
+    assert d is not None
     data = TrainImages(cfg.data, cfg.seed, (cfg.qp_min, cfg.qp_max))
     files = data.train_files[:images]
-    settings = _settings(cfg, d)
     task = get_task(cfg.task)
     lambdas = LambdaTable.from_sweep(resolve_path(cfg.lambda_points), cfg.distortion)
     loss_fn = RDLoss(task, lambdas, beta=d.beta, distortion=cfg.distortion, normalise=cfg.normalise_rate)
@@ -99,29 +112,36 @@ def make_targets(cfg: TrainConfig, images: int | None = None, *, workers: int = 
     with EncoderPool(workers=workers) as pool:
         # `proxy`: the proxy in the forward pass too, the paper's "proxy only" ablation
         st = StraightThroughCodec(proxy, BpgCodec(level=cfg.codec_level), pool=pool, mode=cfg.codec_forward)
-        for k, lo in enumerate(range(0, len(files), d.shard)):
-            path = shard_path(folder, k)
-            paths.append(path)
-            if path.is_file():
-                _check(torch.load(path, map_location="cpu", weights_only=True), settings, path)
-                continue
-            chunk = files[lo : lo + d.shard]
-            # whole pictures: the crop is applied when the NPP trains, the same to X and X*
-            rgb = [load_picture(f, cfg.data.crop, cfg.data.resize) for f in chunk]
-            if len({a.shape for a in rgb}) != 1:
-                raise DataError("distillation targets need pictures of one size: set data.resize")
-            x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
-            q = torch.tensor([target_quality(cfg.seed, lo + i, (cfg.qp_min, cfg.qp_max)) for i in range(len(chunk))])
-            torch.manual_seed(cfg.seed * 1_000_003 + lo)  # the noise quantiser, if configured
-            region = _region(task, (x.shape[-2], x.shape[-1])) if d.window else None
-            y = optimise_pixels(x.float() / 255.0, q, st, loss_fn, d.steps, d.lr, _form(d), region)
-            buf = io.BytesIO()
-            torch.save({"format": FORMAT, "settings": settings, "ids": [f.name for f in chunk], "quality": q,
-                        "x": x, "y": y.half()}, buf)
-            atomic_write_bytes(path, buf.getvalue())
-            if log:
-                print(f"{path.name}: {lo + len(chunk)}/{len(files)} pictures, {time.perf_counter() - t0:.0f} s",
-                      flush=True)
+        for folder, settings, mirrored in sets:
+            folder.mkdir(parents=True, exist_ok=True)
+            for k, lo in enumerate(range(0, len(files), d.shard)):
+                path = shard_path(folder, k)
+                paths.append(path)
+                if path.is_file():
+                    _check(torch.load(path, map_location="cpu", weights_only=True), settings, path)
+                    continue
+                chunk = files[lo : lo + d.shard]
+                # whole pictures: the crop is applied when the NPP trains, the same to X and X*
+                rgb = [load_picture(f, cfg.data.crop, cfg.data.resize) for f in chunk]
+                if len({a.shape for a in rgb}) != 1:
+                    raise DataError("distillation targets need pictures of one size: set data.resize")
+                x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
+                q = torch.tensor([target_quality(cfg.seed, lo + i, (cfg.qp_min, cfg.qp_max))
+                                  for i in range(len(chunk))])
+                torch.manual_seed(cfg.seed * 1_000_003 + lo)  # the noise quantiser, if configured
+                region = _region(task, (x.shape[-2], x.shape[-1])) if d.window else None
+                view = x.flip(-1) if mirrored else x
+                if region is not None and mirrored:
+                    region = region.flip(-1)
+                y = optimise_pixels(view.float() / 255.0, q, st, loss_fn, d.steps, d.lr, _form(d), region)
+                y = y.flip(-1) if mirrored else y
+                buf = io.BytesIO()
+                torch.save({"format": FORMAT, "settings": settings, "ids": [f.name for f in chunk], "quality": q,
+                            "x": x, "y": y.half()}, buf)
+                atomic_write_bytes(path, buf.getvalue())
+                if log:
+                    print(f"{folder.name}/{path.name}: {lo + len(chunk)}/{len(files)} pictures, "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
     return paths
 
 
@@ -142,21 +162,13 @@ class TargetImages:
         d = cfg.distill
         if d is None:
             raise ConfigError(f"{cfg.name}: no `distill` section")
-        folder = resolve_path(d.targets)
-        paths = sorted(folder.glob("shard_*.pt")) if folder.is_dir() else []
-        if not paths:
-            raise TargetError(f"no target shards in {folder}; make them with "
-                              f"python -m training.train.distill --config <this config>")
-        settings = _settings(cfg, d)
-        shards = [_check(torch.load(p, map_location="cpu", weights_only=True), settings, p) for p in paths]
-        held = sum(len(s["ids"]) for s in shards)
-        n = held if d.images is None else d.images
-        if held < n:
-            raise TargetError(f"{folder} holds {held} target pictures, the config trains on {n}")
-        self.x = torch.cat([s["x"] for s in shards])[:n]
-        self.y = torch.cat([s["y"] for s in shards])[:n]
-        self.quality = torch.cat([s["quality"] for s in shards])[:n]
-        self.ids = tuple(i for s in shards for i in s["ids"])[:n]
+        loaded = [_load_set(folder, settings, d.images) for folder, settings, _ in target_sets(cfg)]
+        self.ids, self.quality, self.x, self.y = loaded[0]
+        for ids, quality, x, y in loaded[1:]:
+            if ids != self.ids or not torch.equal(quality, self.quality) or not torch.equal(x, self.x):
+                raise TargetError(f"{resolve_path(d.targets)} and {d.mirrored_targets} hold different pictures")
+            # the mean of the views; float for the sum, half again to keep the memory of one set
+            self.y = ((self.y.float() + y.float()) / 2).half()
         self.seed, self.crop, self.hflip = cfg.seed, cfg.data.crop, cfg.data.hflip
 
     def __len__(self) -> int:
@@ -180,6 +192,22 @@ class TargetImages:
             qs.append(self.quality[i])
             ids.append(self.ids[i])
         return Batch(torch.stack(xs), torch.stack(qs), tuple(ids)), torch.stack(ys)
+
+
+def _load_set(folder: Path, settings: dict[str, object],
+              images: int | None) -> tuple[tuple[str, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
+    paths = sorted(folder.glob("shard_*.pt")) if folder.is_dir() else []
+    if not paths:
+        raise TargetError(f"no target shards in {folder}; make them with "
+                          f"python -m training.train.distill --config <this config>")
+    shards = [_check(torch.load(p, map_location="cpu", weights_only=True), settings, p) for p in paths]
+    held = sum(len(s["ids"]) for s in shards)
+    n = held if images is None else images
+    if held < n:
+        raise TargetError(f"{folder} holds {held} target pictures, the config trains on {n}")
+    ids = tuple(i for s in shards for i in s["ids"])[:n]
+    return (ids, torch.cat([s["quality"] for s in shards])[:n], torch.cat([s["x"] for s in shards])[:n],
+            torch.cat([s["y"] for s in shards])[:n])
 
 
 def target_statistics(data: TargetImages, blur: int = 9) -> dict[str, float]:
@@ -259,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, TargetError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(paths)} shards in {resolve_path(cfg.distill.targets) if cfg.distill else ''}")
+    print(f"{len(paths)} shards in {', '.join(str(folder) for folder, _, _ in target_sets(cfg))}")
     return 0
 
 
