@@ -285,3 +285,19 @@ def test_mirrored_targets_must_be_another_folder_and_hold_the_same_pictures(tmp_
     torch.save(blob, path)
     with pytest.raises(TargetError, match="different pictures"):
         TargetImages(cfg)
+
+
+def test_an_l1_regression_learns_the_targets_logs_its_own_penalty_and_is_another_run(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, loss="l1")
+    x = torch.randint(30, 226, (4, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(6))
+    _write_shard(cfg, 0, x, x.float() / 255 * 0.8, [30, 30, 38, 38])
+    train(TrainConfig.model_validate({**cfg.model_dump(), "steps": 30, "lr": 1e-2}))
+    rows = list(csv.DictReader((tmp_path / "run" / LOG).open()))
+    batch, goal = TargetImages(cfg).batch(0, cfg.batch_size)
+    assert float(rows[0]["plain_total"]) == pytest.approx(float((batch.x - goal).abs().mean()), rel=1e-5)
+    assert float(rows[-1]["total"]) < 0.5 * float(rows[-1]["plain_total"])
+    assert cfg.distill is not None
+    mse = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"loss": "mse"})})
+    assert mse.identity() != cfg.identity()
+    with pytest.raises(ConfigError, match="loss"):
+        load_config(SMOKE, {"distill": {"targets": str(tmp_path), "loss": "huber"}})

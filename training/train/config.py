@@ -70,6 +70,10 @@ class DistillConfig(BaseModel):
     #: mirrored back; the run regresses onto the mean of the two, which keeps what a filter of the
     #: content would do to either view and halves what is tied to one view's codec decisions
     mirrored_targets: str | None = None
+    #: the regression's penalty on X̄ − X*: ``mse`` learns the mean of what the targets do to
+    #: alike-looking regions, ``l1`` their median, which keeps one of two modes (keep the detail or
+    #: blur it) where the mean would half-blur both
+    loss: Literal["mse", "l1"] = "mse"
 
     @field_validator("form")
     @classmethod
@@ -196,7 +200,8 @@ class TrainConfig(BaseModel):
 _LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data", "resize"): None,
                                                 ("accumulate",): 1, ("lr_schedule",): "constant", ("distill",): None,
                                                 ("distill", "form"): "pixels", ("distill", "scale"): 8,
-                                                ("distill", "sigma"): 1.5, ("distill", "window"): False}
+                                                ("distill", "sigma"): 1.5, ("distill", "window"): False,
+                                                ("distill", "mirrored_targets"): None, ("distill", "loss"): "mse"}
 
 
 def resolve_path(p: str) -> Path:

@@ -326,17 +326,23 @@ def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: 
 
 def _distill_step(cfg: TrainConfig, model: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor,
                   quality: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-    """Regression onto the optimised pictures: ``total`` is MSE(X̄, X*), ``plain_total`` the
-    identity's MSE(X, X*) (their gap is what the network has learnt), ``pixel_mse`` MSE(X̄, X); the
-    codec and task terms are not computed (NaN)."""
+    """Regression onto the optimised pictures: ``total`` is the configured penalty of X̄ − X* (MSE
+    or mean absolute error), ``plain_total`` the identity's, of X − X* (their gap is what the network
+    has learnt), ``pixel_mse`` MSE(X̄, X); the codec and task terms are not computed (NaN)."""
+    assert cfg.distill is not None
+    l1 = cfg.distill.loss == "l1"
+
+    def penalty(d: torch.Tensor) -> torch.Tensor:
+        return d.abs().mean() if l1 else (d**2).mean()
+
     x_bar = model(x, cond)["x_bar"]
-    loss = ((x_bar - goal) ** 2).mean()
+    loss = penalty(x_bar - goal)
     if not math.isfinite(float(loss.detach())):
         raise FloatingPointError(f"distillation loss is {float(loss)}")
     (loss / cfg.accumulate).backward()
     nan = torch.tensor(math.nan)
     with torch.no_grad():
-        pixel, plain = ((x_bar - x) ** 2).mean().cpu(), ((x - goal) ** 2).mean().cpu()
+        pixel, plain = ((x_bar - x) ** 2).mean().cpu(), penalty(x - goal).cpu()
     return torch.stack([loss.detach().cpu(), nan, nan, pixel, nan, nan, quality.float().mean(), plain]).float()
 
 
