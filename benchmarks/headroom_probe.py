@@ -5,7 +5,7 @@
     python benchmarks/headroom_probe.py --codec-forward proxy  # ablation: the proxy in the forward pass too
     python benchmarks/headroom_probe.py --form detail_gain --lr 0.05 --window  # a smooth filter, read region only
     python benchmarks/headroom_probe.py --form detail_gain --lr 0.05 --window --resize 227 --mirror --mean-over-q \
-        --checkpoint results/training/distill_gain_qa_227/best.pt --variant gain_qa  # what a network can learn
+        --npp gain_qa=results/training/distill_gain_qa_227/best.pt  # what a network learnt of them
 
 The pixels of each image are optimised directly, separately for every BPG quality q, against
 the training loss (``training.train.loss.RDLoss``: real-codec rate + λ(q)·KL + β·pixel MSE, λ
@@ -29,8 +29,9 @@ image and mirrors the result back: a filter of the content does the same to both
 what is tied to one view's codec decisions (block grid, intra modes, the optimiser's path) need
 not. It scores the mirrored view's optimum and the mean of the two views' changes beside the
 picture's own; ``--mean-over-q`` adds one change per picture for every q (the mean over q), what a
-network without quality conditioning could at best produce; ``--checkpoint`` scores a trained
-NPP on the same pictures, for the share of the optima's gain it reaches.
+network without quality conditioning could at best produce; ``--npp VARIANT=CHECKPOINT`` scores
+trained NPPs on the same pictures, for the share of the optima's gain they reach (with ``--steps 0``
+the "optima" are the pictures themselves, so only the NPPs move).
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", action="store_true",
                     help="also optimise each mirror image; score its optimum and the mean of both views")
     ap.add_argument("--mean-over-q", action="store_true", help="also score one change per picture for every q")
-    ap.add_argument("--checkpoint", type=Path, default=None, help="also score this NPP checkpoint (with --variant)")
-    ap.add_argument("--variant", default=None, help="the NPP variant of --checkpoint")
+    ap.add_argument("--npp", action="append", default=[], metavar="VARIANT=CHECKPOINT",
+                    help="also score this NPP (a run's checkpoint.pt or best.pt); repeatable")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=None,
                     help="default benchmarks/results/headroom_probe (headroom_probe_proxy_forward with the proxy)")
@@ -114,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     form = make_form(args.form, args.scale, args.sigma)
-    if (args.checkpoint is None) != (args.variant is None):
-        ap.error("--checkpoint and --variant go together")
+    npps = [spec.split("=", 1) for spec in args.npp]
+    if any(len(spec) != 2 for spec in npps):
+        ap.error("--npp takes VARIANT=CHECKPOINT")
     if args.out is None:
         stem = "headroom_probe" if args.codec_forward == "real" else "headroom_probe_proxy_forward"
         stem += "" if args.form == "pixels" else f"_{args.form}"
@@ -164,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             one = _mean_change(x, *base.values())
             changes["mean over q" + (" of the two views" if args.mirror else "")] = {q: one for q in args.qualities}
         filters = {name: _optimum(by_q) for name, by_q in changes.items()}
-        if args.checkpoint is not None:
-            npp = npp_from_checkpoint(resolve_path(str(args.checkpoint)), args.variant)
-            filters[f"NPP {args.variant} ({args.checkpoint})"] = npp_prefilter(npp)
+        for variant, checkpoint in npps:
+            filters[f"NPP {variant} ({checkpoint})"] = npp_prefilter(npp_from_checkpoint(resolve_path(checkpoint),
+                                                                                         variant))
         tasks = {"efficientnet_lite0": lite0, "mobilenet_v2": mnv2}
         plain = score(x, ids, args.qualities, codec, tasks, pool=pool, chunk=len(ids))
         scored: dict[str, CodedScores] = {}
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
              + (" --window" if args.window else "")
              + (f" --resize {args.resize} --lambda-points {args.lambda_points}" if args.resize else "")
              + (" --mirror" if args.mirror else "") + (" --mean-over-q" if args.mean_over_q else "")
-             + (f" --checkpoint {args.checkpoint} --variant {args.variant}" if args.checkpoint else "") + "` — "
+             + "".join(f" --npp {spec}" for spec in args.npp) + "` — "
              f"{wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({platform.node()}, {torch.get_num_threads()} "
              f"torch threads, shared with other work)", "",
              "| q | bpp plain | bpp probe | KL Lite0 plain | KL Lite0 probe | KL MNv2 plain | KL MNv2 probe | "
