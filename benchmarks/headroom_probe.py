@@ -29,7 +29,8 @@ image and mirrors the result back: a filter of the content does the same to both
 what is tied to one view's codec decisions (block grid, intra modes, the optimiser's path) need
 not. It scores the mirrored view's optimum and the mean of the two views' changes beside the
 picture's own; ``--mean-over-q`` adds one change per picture for every q (the mean over q), what a
-network without quality conditioning could at best produce; ``--npp VARIANT=CHECKPOINT`` scores
+network without quality conditioning could at best produce; ``--strength 0.5`` scores each
+optimum's change scaled by 0.5 (a regression that is unsure shrinks its output so); ``--npp VARIANT=CHECKPOINT`` scores
 trained NPPs on the same pictures, for the share of the optima's gain they reach (with ``--steps 0``
 the "optima" are the pictures themselves, so only the NPPs move).
 """
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", action="store_true",
                     help="also optimise each mirror image; score its optimum and the mean of both views")
     ap.add_argument("--mean-over-q", action="store_true", help="also score one change per picture for every q")
+    ap.add_argument("--strength", type=float, action="append", default=[], metavar="S",
+                    help="also score each optimum's change scaled by S; repeatable")
     ap.add_argument("--npp", action="append", default=[], metavar="VARIANT=CHECKPOINT",
                     help="also score this NPP (a run's checkpoint.pt or best.pt); repeatable")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -165,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
             base = changes["mean of the two views" if args.mirror else "probe"]
             one = _mean_change(x, *base.values())
             changes["mean over q" + (" of the two views" if args.mirror else "")] = {q: one for q in args.qualities}
+        for strength in args.strength:
+            changes[f"probe at {strength:g}× its change"] = {q: (x + strength * (y - x)).clamp(0.0, 1.0)
+                                                            for q, y in optimised.items()}
         filters = {name: _optimum(by_q) for name, by_q in changes.items()}
         for variant, checkpoint in npps:
             filters[f"NPP {variant} ({checkpoint})"] = npp_prefilter(npp_from_checkpoint(resolve_path(checkpoint),
@@ -191,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
              + (" --window" if args.window else "")
              + (f" --resize {args.resize} --lambda-points {args.lambda_points}" if args.resize else "")
              + (" --mirror" if args.mirror else "") + (" --mean-over-q" if args.mean_over_q else "")
+             + "".join(f" --strength {v:g}" for v in args.strength)
              + "".join(f" --npp {spec}" for spec in args.npp) + "` — "
              f"{wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({platform.node()}, {torch.get_num_threads()} "
              f"torch threads, shared with other work)", "",
