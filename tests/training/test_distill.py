@@ -265,6 +265,14 @@ def test_mirrored_targets_optimise_the_mirror_image_and_the_run_learns_the_mean_
     data = TargetImages(cfg)
     assert float((data.y.float() - (a["y"].float() + b["y"].float()) / 2).abs().max()) <= 1e-3
     assert [folder.name for folder, _, _ in target_sets(cfg)] == ["targets", "mirrored"]
+    # map shapes: the identity keeps every cell alike, so it has no shape to share with the targets
+    from training.npp import build_npp
+    from training.train.distill import shape_agreement
+    from training.train.loop import identity_init
+
+    shapes = shape_agreement(cfg, identity_init(build_npp("gain_qa")))
+    assert set(shapes) == {"network", "saliency", "views"} and shapes["network"] == 0.0
+    assert all(-1.0 <= r <= 1.0 for r in shapes.values()) and shapes["views"] != 0.0
 
 
 def test_mirrored_targets_must_be_another_folder_and_hold_the_same_pictures(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import ConfigError, DistillConfig, TrainConfig, load_config, resolve_path
 from training.train.data import Batch, DataError, TrainImages, bpg_conditioning, epoch_index, load_picture
 from training.train.loss import LambdaTable, RDLoss
-from training.train.pixel_forms import PictureForm, make_form, optimise_pixels, window_mask
+from training.train.pixel_forms import DetailGain, PictureForm, make_form, optimise_pixels, window_mask
 
 FORMAT = "prepicm.distill/1"
 
@@ -251,6 +251,46 @@ def reproduced_share(data: TargetImages, npp: torch.nn.Module, chunk: int = 25) 
     return 1.0 - err / change
 
 
+def shape_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> dict[str, float]:
+    """How alike in shape (:mod:`training.train.map_shape`) the targets' detail-gain maps are to
+    this network's, to the task model's first-order saliency, and — with mirrored targets — to the
+    other view's: the median over the target pictures of the per-picture correlation."""
+    from training.train.map_shape import cell_gains, saliency_gains, shape_correlation, window_cells
+
+    d = cfg.distill
+    if d is None or d.form != "detail_gain":
+        raise ConfigError("map shapes need detail_gain targets")
+    form = _form(d)
+    assert isinstance(form, DetailGain)
+    data = TargetImages(cfg)
+    task = get_task(cfg.task)
+    lo, hi = task.preprocess.read_window(data.x.shape[-1]) if d.window else (0, data.x.shape[-1])  # type: ignore[attr-defined]
+    cells = window_cells(lo, hi, d.scale)
+    views = [_load_set(folder, settings, d.images)[3] for folder, settings, _ in target_sets(cfg)]
+    rows: dict[str, list[torch.Tensor]] = {"network": [], "saliency": [], "views": []}
+    npp.eval()
+    for i in range(0, len(data), chunk):
+        x, q = data.x[i : i + chunk].float() / 255.0, data.quality[i : i + chunk]
+        target = cell_gains(x, data.y[i : i + chunk].float(), d.sigma, d.scale)
+        with torch.no_grad():
+            mine = cell_gains(x, npp(x, bpg_conditioning(q))["x_bar"], d.sigma, d.scale)
+        rows["network"].append(shape_correlation(mine, target, cells))
+        rows["saliency"].append(shape_correlation(saliency_gains(task, x, form), target, cells))
+        if len(views) == 2:
+            own, other = (cell_gains(x, v[i : i + chunk].float(), d.sigma, d.scale) for v in views)
+            rows["views"].append(shape_correlation(own, other, cells))
+    return {k: float(torch.cat(v).median()) for k, v in rows.items() if v}
+
+
+def _network(checkpoint: Path, variant: str) -> torch.nn.Module:
+    from training.train.loop import CheckpointError, npp_from_checkpoint
+
+    try:
+        return npp_from_checkpoint(checkpoint, variant)
+    except CheckpointError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.train.distill",
                                  description="Make the per-image optimised targets a distillation run learns from")
@@ -262,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reproduced", type=Path, metavar="CHECKPOINT",
                     help="print the share of the targets' change that this run's network (checkpoint.pt or "
                          "best.pt of the config's NPP variant) reproduces, make none")
+    ap.add_argument("--shape", type=Path, metavar="CHECKPOINT",
+                    help="print how alike in shape (where detail is kept) this network's maps and the targets' "
+                         "are, beside the task model's saliency and the two mirror views; make none")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -274,14 +317,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {name} | {value:.4g} |")
             return 0
         if args.reproduced is not None:
-            from training.train.loop import CheckpointError, npp_from_checkpoint
-
-            try:
-                npp = npp_from_checkpoint(args.reproduced, cfg.npp)
-            except CheckpointError as exc:
-                raise ConfigError(str(exc)) from exc
             print(f"| share of the targets' change reproduced by {args.reproduced} | "
-                  f"{reproduced_share(TargetImages(cfg), npp):.4f} |")
+                  f"{reproduced_share(TargetImages(cfg), _network(args.reproduced, cfg.npp)):.4f} |")
+            return 0
+        if args.shape is not None:
+            names = {"network": f"the network {args.shape}",
+                     "saliency": f"{cfg.task}'s first-order saliency, abs(∂ log p_top / ∂g)",
+                     "views": "the mirrored view's targets (the picture's own view against the mirror's)"}
+            print("| the targets' map shape (median per-picture correlation) against | r |\n|---|---|")
+            for key, r in shape_agreement(cfg, _network(args.shape, cfg.npp)).items():
+                print(f"| {names[key]} | {r:.3f} |")
             return 0
         paths = make_targets(cfg, args.images, workers=args.workers)
     except (ConfigError, DataError, TargetError, FileNotFoundError) as exc:
