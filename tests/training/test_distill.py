@@ -309,3 +309,20 @@ def test_an_l1_regression_learns_the_targets_logs_its_own_penalty_and_is_another
     assert mse.identity() != cfg.identity()
     with pytest.raises(ConfigError, match="loss"):
         load_config(SMOKE, {"distill": {"targets": str(tmp_path), "loss": "huber"}})
+
+
+def test_a_shape_term_joins_the_regression_and_is_another_run(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, shape_weight=0.5).model_copy(update={"npp": "gain_qa"})  # starts exactly at X̄ = X
+    x = torch.randint(30, 226, (4, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(7))
+    _write_shard(cfg, 0, x, x.float() / 255 * 0.8, [30, 30, 38, 38])
+    train(TrainConfig.model_validate({**cfg.model_dump(), "steps": 1}))
+    rows = list(csv.DictReader((tmp_path / "run" / LOG).open()))
+    batch, goal = TargetImages(cfg).batch(0, cfg.batch_size)
+    from training.train.map_shape import shape_loss
+
+    # at the identity: the pixel term, and the shape term of an unchanged picture against the targets
+    expected = float(((batch.x - goal) ** 2).mean() + 0.5 * shape_loss(batch.x, batch.x, goal))
+    assert float(rows[0]["total"]) == pytest.approx(expected, rel=1e-4)
+    assert cfg.distill is not None
+    plain = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"shape_weight": 0.0})})
+    assert plain.identity() != cfg.identity()

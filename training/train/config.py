@@ -74,6 +74,11 @@ class DistillConfig(BaseModel):
     #: alike-looking regions, ``l1`` their median, which keeps one of two modes (keep the detail or
     #: blur it) where the mean would half-blur both
     loss: Literal["mse", "l1"] = "mse"
+    #: weight of a second term on the maps' *shape*: the MSE between the network's and the
+    #: targets' per-cell detail gains (training.train.map_shape), each picture's mean removed, over
+    #: the crop's inner cells. The pixel regression is dominated by each picture's overall level
+    #: of blur; the gain lies in where detail is kept (docs/training.md, lesson 12)
+    shape_weight: Annotated[float, Field(ge=0)] = 0.0
 
     @field_validator("form")
     @classmethod
@@ -201,7 +206,8 @@ _LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data"
                                                 ("accumulate",): 1, ("lr_schedule",): "constant", ("distill",): None,
                                                 ("distill", "form"): "pixels", ("distill", "scale"): 8,
                                                 ("distill", "sigma"): 1.5, ("distill", "window"): False,
-                                                ("distill", "mirrored_targets"): None, ("distill", "loss"): "mse"}
+                                                ("distill", "mirrored_targets"): None, ("distill", "loss"): "mse",
+                                                ("distill", "shape_weight"): 0.0}
 
 
 def resolve_path(p: str) -> Path:

@@ -48,6 +48,7 @@ from training.train.data import TrainImages, bpg_conditioning
 from training.train.distill import TargetImages
 from training.train.distributed import Distributed, setup
 from training.train.loss import LambdaTable, RDLoss
+from training.train.map_shape import shape_loss
 from training.train.validate import held_out_validator, npp_prefilter
 
 CHECKPOINT = "checkpoint.pt"
@@ -327,8 +328,9 @@ def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: 
 def _distill_step(cfg: TrainConfig, model: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor,
                   quality: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     """Regression onto the optimised pictures: ``total`` is the configured penalty of X̄ − X* (MSE
-    or mean absolute error), ``plain_total`` the identity's, of X − X* (their gap is what the network
-    has learnt), ``pixel_mse`` MSE(X̄, X); the codec and task terms are not computed (NaN)."""
+    or mean absolute error) plus, with a ``shape_weight``, the weighted shape term; ``plain_total``
+    the identity's pixel penalty, of X − X* (the gap is what the network has learnt);
+    ``pixel_mse`` MSE(X̄, X); the codec and task terms are not computed (NaN)."""
     assert cfg.distill is not None
     l1 = cfg.distill.loss == "l1"
 
@@ -337,6 +339,8 @@ def _distill_step(cfg: TrainConfig, model: torch.nn.Module, x: torch.Tensor, con
 
     x_bar = model(x, cond)["x_bar"]
     loss = penalty(x_bar - goal)
+    if cfg.distill.shape_weight > 0:
+        loss = loss + cfg.distill.shape_weight * shape_loss(x, x_bar, goal, cfg.distill.sigma, cfg.distill.scale)
     if not math.isfinite(float(loss.detach())):
         raise FloatingPointError(f"distillation loss is {float(loss)}")
     (loss / cfg.accumulate).backward()

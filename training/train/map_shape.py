@@ -53,3 +53,18 @@ def saliency_gains(task: TaskModel, x: torch.Tensor, form: DetailGain) -> torch.
     log_p = torch.log_softmax(task.logits(form.apply(x, p)).float(), dim=1)  # type: ignore[attr-defined]
     (grad,) = torch.autograd.grad(log_p.max(1).values.sum(), p)
     return grad.abs()
+
+
+def shape_loss(x: torch.Tensor, y: torch.Tensor, goal: torch.Tensor, sigma: float = 1.5, scale: int = 8,
+               margin: int = 2) -> torch.Tensor:
+    """Mean squared difference between the shapes of two changes of ``x`` — its version ``y``
+    (differentiable) and the target ``goal`` — as per-cell gains with each picture's mean removed,
+    over the cells at least ``margin`` cells from the border (the frame a classifier does not read
+    is left to the pixel term; fewer on pictures too small for it)."""
+    a, b = cell_gains(x, y, sigma, scale), cell_gains(x, goal, sigma, scale)
+    margin = min(margin, (min(a.shape[-2:]) - 1) // 2)  # small pictures keep at least their centre
+    inner = slice(margin, -margin if margin else None)
+    a, b = a[..., inner, inner], b[..., inner, inner]
+    a = a - a.mean(dim=(-2, -1), keepdim=True)
+    b = b - b.mean(dim=(-2, -1), keepdim=True)
+    return ((a - b) ** 2).mean()
