@@ -323,6 +323,7 @@ def test_a_shape_term_joins_the_regression_and_is_another_run(tmp_path: Path) ->
     # at the identity: the pixel term, and the shape term of an unchanged picture against the targets
     expected = float(((batch.x - goal) ** 2).mean() + 0.5 * shape_loss(batch.x, batch.x, goal))
     assert float(rows[0]["total"]) == pytest.approx(expected, rel=1e-4)
+    assert float(rows[0]["plain_total"]) == pytest.approx(expected, rel=1e-4)  # the identity's, the same objective
     assert cfg.distill is not None
     plain = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"shape_weight": 0.0})})
     assert plain.identity() != cfg.identity()

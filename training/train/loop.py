@@ -329,24 +329,25 @@ def _distill_step(cfg: TrainConfig, model: torch.nn.Module, x: torch.Tensor, con
                   quality: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     """Regression onto the optimised pictures: ``total`` is the configured penalty of X̄ − X* (MSE
     or mean absolute error) plus, with a ``shape_weight``, the weighted shape term; ``plain_total``
-    the identity's pixel penalty, of X − X* (the gap is what the network has learnt);
+    the same objective for the identity, X̄ = X (the gap is what the network has learnt);
     ``pixel_mse`` MSE(X̄, X); the codec and task terms are not computed (NaN)."""
-    assert cfg.distill is not None
-    l1 = cfg.distill.loss == "l1"
+    spec = cfg.distill
+    assert spec is not None
 
-    def penalty(d: torch.Tensor) -> torch.Tensor:
-        return d.abs().mean() if l1 else (d**2).mean()
+    def objective(y: torch.Tensor) -> torch.Tensor:
+        pixel = (y - goal).abs().mean() if spec.loss == "l1" else ((y - goal) ** 2).mean()
+        if spec.shape_weight == 0:
+            return pixel
+        return pixel + spec.shape_weight * shape_loss(x, y, goal, spec.sigma, spec.scale)
 
     x_bar = model(x, cond)["x_bar"]
-    loss = penalty(x_bar - goal)
-    if cfg.distill.shape_weight > 0:
-        loss = loss + cfg.distill.shape_weight * shape_loss(x, x_bar, goal, cfg.distill.sigma, cfg.distill.scale)
+    loss = objective(x_bar)
     if not math.isfinite(float(loss.detach())):
         raise FloatingPointError(f"distillation loss is {float(loss)}")
     (loss / cfg.accumulate).backward()
     nan = torch.tensor(math.nan)
     with torch.no_grad():
-        pixel, plain = ((x_bar - x) ** 2).mean().cpu(), penalty(x - goal).cpu()
+        pixel, plain = ((x_bar - x) ** 2).mean().cpu(), objective(x).cpu()
     return torch.stack([loss.detach().cpu(), nan, nan, pixel, nan, nan, quality.float().mean(), plain]).float()
 
 
