@@ -30,9 +30,10 @@ what is tied to one view's codec decisions (block grid, intra modes, the optimis
 not. It scores the mirrored view's optimum and the mean of the two views' changes beside the
 picture's own; ``--mean-over-q`` adds one change per picture for every q (the mean over q), what a
 network without quality conditioning could at best produce; ``--strength 0.5`` scores each
-optimum's change scaled by 0.5 (a regression that is unsure shrinks its output so); ``--npp VARIANT=CHECKPOINT`` scores
-trained NPPs on the same pictures, for the share of the optima's gain they reach (with ``--steps 0``
-the "optima" are the pictures themselves, so only the NPPs move).
+optimum's change scaled by 0.5 (a regression that is unsure shrinks its output so);
+``--npp VARIANT=CHECKPOINT`` scores trained NPPs on the same pictures, for the share of the
+optima's gain they reach (with ``--steps 0`` the "optima" are the pictures themselves, so only
+the NPPs move).
 """
 
 from __future__ import annotations
@@ -177,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                                          variant))
         tasks = {"efficientnet_lite0": lite0, "mobilenet_v2": mnv2}
         plain = score(x, ids, args.qualities, codec, tasks, pool=pool, chunk=len(ids))
-        scored: dict[str, CodedScores] = {}
+        # with no steps the probe's pictures are the originals: the plain codec's scores already
+        scored: dict[str, CodedScores] = {"probe": plain} if args.steps == 0 else {}
         for name, prefilter in filters.items():
+            if name in scored:
+                continue
             with torch.no_grad():
                 scored[name] = score(x, ids, args.qualities, codec, tasks, prefilter=prefilter, pool=pool,
                                      chunk=len(ids))

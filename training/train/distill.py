@@ -81,13 +81,18 @@ def _form(d: DistillConfig) -> PictureForm:
     return make_form(d.form, d.scale, d.sigma)
 
 
-def _region(task: TaskModel, size: tuple[int, int]) -> torch.Tensor:
-    """1 where the task model reads a picture of ``size``, 0 on the frame it never reads."""
+def _read_window(task: TaskModel, size: tuple[int, int]) -> tuple[int, int]:
+    """[lo, hi) of the rows (and columns) of a picture of ``size`` that the task model reads."""
     pre = getattr(task, "preprocess", None)
     if pre is None or not hasattr(pre, "read_window") or size[0] != size[1]:
         raise ConfigError("distill.window needs square pictures (data.resize) and a classifier task model")
     lo, hi = pre.read_window(size[0])
-    return window_mask(size, lo, hi)
+    return int(lo), int(hi)
+
+
+def _region(task: TaskModel, size: tuple[int, int]) -> torch.Tensor:
+    """1 where the task model reads a picture of ``size``, 0 on the frame it never reads."""
+    return window_mask(size, *_read_window(task, size))
 
 
 def shard_path(folder: Path, k: int) -> Path:
@@ -163,12 +168,15 @@ class TargetImages:
         if d is None:
             raise ConfigError(f"{cfg.name}: no `distill` section")
         loaded = [_load_set(folder, settings, d.images) for folder, settings, _ in target_sets(cfg)]
-        self.ids, self.quality, self.x, self.y = loaded[0]
-        for ids, quality, x, y in loaded[1:]:
+        self.ids, self.quality, self.x, _ = loaded[0]
+        for ids, quality, x, _ in loaded[1:]:
             if ids != self.ids or not torch.equal(quality, self.quality) or not torch.equal(x, self.x):
                 raise TargetError(f"{resolve_path(d.targets)} and {d.mirrored_targets} hold different pictures")
-            # the mean of the views; float for the sum, half again to keep the memory of one set
-            self.y = ((self.y.float() + y.float()) / 2).half()
+        #: each target folder's X*, in the order of :func:`target_sets`
+        self.views = tuple(view for *_, view in loaded)
+        # what the run learns: the mean of the views (float for the sum, half again as stored)
+        self.y = (self.views[0] if len(self.views) == 1
+                  else ((self.views[0].float() + self.views[1].float()) / 2).half())
         self.seed, self.crop, self.hflip = cfg.seed, cfg.data.crop, cfg.data.hflip
 
     def __len__(self) -> int:
@@ -264,9 +272,9 @@ def shape_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> 
     assert isinstance(form, DetailGain)
     data = TargetImages(cfg)
     task = get_task(cfg.task)
-    lo, hi = task.preprocess.read_window(data.x.shape[-1]) if d.window else (0, data.x.shape[-1])  # type: ignore[attr-defined]
-    cells = window_cells(lo, hi, d.scale)
-    views = [_load_set(folder, settings, d.images)[3] for folder, settings, _ in target_sets(cfg)]
+    size = (data.x.shape[-2], data.x.shape[-1])
+    cells = window_cells(*(_read_window(task, size) if d.window else (0, size[-1])), d.scale)
+    views = data.views
     rows: dict[str, list[torch.Tensor]] = {"network": [], "saliency": [], "views": []}
     npp.eval()
     for i in range(0, len(data), chunk):
