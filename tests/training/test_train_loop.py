@@ -183,6 +183,24 @@ def test_init_from_another_run_starts_from_its_weights(tmp_path: Path, data_dir:
         train(load_config(SMOKE, {"out": str(tmp_path / "c"), "init_from": str(other)}))
 
 
+def test_a_checkpoint_names_its_own_variant_and_a_named_one_must_match(tmp_path: Path) -> None:
+    from training.train.loop import npp_from_checkpoint
+
+    npp = build_npp("gain_qa")
+    path = tmp_path / "best.pt"
+    torch.save({"variant": "gain_qa", "state_dict": npp.state_dict()}, path)
+    loaded = npp_from_checkpoint(path)  # no variant given: the checkpoint's own
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in npp.state_dict().items())
+    assert type(npp_from_checkpoint(path, "gain_qa")) is type(npp)
+    with pytest.raises(CheckpointError, match="variant 'gain_qa'"):
+        npp_from_checkpoint(path, "test_tiny")
+    for blob, match in (({"variant": "no_such_net", "state_dict": {}}, "no_such_net"),
+                        ({"state_dict": {}}, "variant None")):
+        torch.save(blob, path)
+        with pytest.raises(CheckpointError, match=match):
+            npp_from_checkpoint(path)
+
+
 def test_frozen_batchnorm_trains_the_network_that_is_exported(tmp_path: Path, data_dir: Path) -> None:
     from training.train.loop import set_train_mode
 

@@ -290,11 +290,11 @@ def shape_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> 
     return {k: float(torch.cat(v).median()) for k, v in rows.items() if v}
 
 
-def _network(checkpoint: Path, variant: str) -> torch.nn.Module:
+def _network(checkpoint: Path) -> torch.nn.Module:
     from training.train.loop import CheckpointError, npp_from_checkpoint
 
     try:
-        return npp_from_checkpoint(checkpoint, variant)
+        return npp_from_checkpoint(checkpoint)  # any variant: the targets judge networks of every kind
     except CheckpointError as exc:
         raise ConfigError(str(exc)) from exc
 
@@ -308,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--stats", action="store_true", help="print what the existing targets are, make none")
     ap.add_argument("--reproduced", type=Path, metavar="CHECKPOINT",
-                    help="print the share of the targets' change that this run's network (checkpoint.pt or "
-                         "best.pt of the config's NPP variant) reproduces, make none")
+                    help="print the share of the targets' change that a run's network (its checkpoint.pt or "
+                         "best.pt, of any NPP variant) reproduces, make none")
     ap.add_argument("--shape", type=Path, metavar="CHECKPOINT",
                     help="print how alike in shape (where detail is kept) this network's maps and the targets' "
                          "are, beside the task model's saliency and the two mirror views; make none")
@@ -326,14 +326,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.reproduced is not None:
             print(f"| share of the targets' change reproduced by {args.reproduced} | "
-                  f"{reproduced_share(TargetImages(cfg), _network(args.reproduced, cfg.npp)):.4f} |")
+                  f"{reproduced_share(TargetImages(cfg), _network(args.reproduced)):.4f} |")
             return 0
         if args.shape is not None:
             names = {"network": f"the network {args.shape}",
                      "saliency": f"{cfg.task}'s first-order saliency, abs(∂ log p_top / ∂g)",
                      "views": "the mirrored view's targets (the picture's own view against the mirror's)"}
             print("| the targets' map shape (median per-picture correlation) against | r |\n|---|---|")
-            for key, r in shape_agreement(cfg, _network(args.shape, cfg.npp)).items():
+            for key, r in shape_agreement(cfg, _network(args.shape)).items():
                 print(f"| {names[key]} | {r:.3f} |")
             return 0
         paths = make_targets(cfg, args.images, workers=args.workers)

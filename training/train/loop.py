@@ -39,6 +39,7 @@ import torch
 from shared.atomic import atomic_write_bytes, atomic_write_text
 from shared.codecs.bpg.codec import BpgCodec
 from shared.pipeline import EncoderPool
+from shared.registry import RegistryError
 from shared.tasks import get_task
 from training.npp import NppModule, build_npp
 from training.proxy.model import BpgProxy
@@ -142,25 +143,31 @@ def set_train_mode(model: torch.nn.Module, batchnorm: str) -> None:
                 m.eval()
 
 
-def _npp_weights(path: Path, variant: str) -> dict[str, torch.Tensor]:
-    """NPP weights from a training checkpoint (``npp``) or a best.pt / export checkpoint (``state_dict``)."""
+def _npp_weights(path: Path, variant: str | None) -> tuple[str, dict[str, torch.Tensor]]:
+    """The NPP variant and weights of a training checkpoint (``npp``) or a best.pt / export checkpoint
+    (``state_dict``); with ``variant`` given, the checkpoint must hold that one."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from exc
     got = blob.get("npp_variant", blob.get("variant")) if isinstance(blob, dict) else None
-    if got != variant:
+    if not isinstance(got, str) or (variant is not None and got != variant):
         raise CheckpointError(f"{path}: holds NPP variant {got!r}, this run trains {variant!r}")
     state = blob.get("npp", blob.get("state_dict"))
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no NPP weights in it")
-    return state
+    return got, state
 
 
-def npp_from_checkpoint(path: Path, variant: str) -> NppModule:
-    """A network of ``variant`` with the weights of a run's checkpoint.pt or best.pt."""
-    npp = build_npp(variant)
-    npp.load_state_dict(_npp_weights(path, variant))
+def npp_from_checkpoint(path: Path, variant: str | None = None) -> NppModule:
+    """A network with the weights of a run's checkpoint.pt or best.pt: of the variant the checkpoint
+    names, which must be ``variant`` when that is given."""
+    got, state = _npp_weights(path, variant)
+    try:
+        npp = build_npp(got)
+    except RegistryError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    npp.load_state_dict(state)
     return npp
 
 
