@@ -106,6 +106,12 @@ class ImageClassifier(TaskModel):
         maps at 1/8 and 1/16 of their resolution (what a preprocessor can use to see content)."""
         raise NotImplementedError(f"{self.name} does not expose early features")
 
+    def certainty(self) -> Certainty:
+        """A frozen copy of the whole network that says how sure it is of a picture
+        (:class:`Certainty`): what a preprocessor can use to judge how much detail it may remove."""
+        net = copy.deepcopy(self._net).to("cpu")  # channels_last, as the classifier runs: 2× on CPU
+        return Certainty(net, self.preprocess.crop, self.preprocess.mean, self.preprocess.std)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for x (N,3,H,W) in [0,1] of any size (preprocessing included)."""
         return self._net(self.preprocess(x.to(self.device)).contiguous(memory_format=torch.channels_last))
@@ -169,6 +175,33 @@ class EarlyFeatures(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f8 = self.to8(normalise(x, self.mean, self.std))
         return f8, self.to16(f8)
+
+
+class Certainty(torch.nn.Module):
+    """``forward(x)`` → (N,3): how sure the classifier is of each picture x (N,3,H,W) in [0,1] —
+    the entropy of its prediction over log(classes), its top probability, and the margin of the
+    top class over the second. The picture is squashed to ``size``×``size`` (bilinear, no
+    antialiasing: ONNX opset 17 has none), close to but not exactly the classifier's own input.
+    Frozen, like :class:`EarlyFeatures`, and without gradients: it is an input, not a loss."""
+
+    def __init__(self, net: torch.nn.Module, size: int, mean: tuple[float, float, float],
+                 std: tuple[float, float, float]) -> None:
+        super().__init__()
+        self.net, self.size = net, int(size)
+        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
+        freeze(self)
+
+    def train(self, mode: bool = True) -> Certainty:
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            x = F.interpolate(x, size=[self.size, self.size], mode="bilinear", align_corners=False)
+            x = normalise(x, self.mean, self.std).contiguous(memory_format=torch.channels_last)
+            p = F.softmax(self.net(x).float(), dim=1)
+            entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(1) / math.log(p.shape[1])
+            top = p.topk(2, dim=1).values
+            return torch.stack([entropy, top[:, 0], top[:, 0] - top[:, 1]], 1).to(x.dtype)
 
 
 class EfficientNetLite0(ImageClassifier):

@@ -1,5 +1,6 @@
-"""The detail-gain NPPs (``gain_qa``, ``gain_qa_lite0`` guided by a classifier's early features, and
-``gain`` without QA layers): identity start, a filter whatever its weights, export."""
+"""The detail-gain NPPs (``gain_qa``, ``gain_qa_lite0`` guided by a classifier's early features,
+``gain_qa_certainty`` shifted by how sure a classifier is, and ``gain`` without QA layers): identity
+start, a filter whatever its weights, export."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from training.train.pixel_forms import DetailGain
 COND = torch.tensor([[25 / 51], [44 / 51]])
 
 
-VARIANTS = ["gain_qa", "gain_qa_lite0", "gain"]
+VARIANTS = ["gain_qa", "gain_qa_lite0", "gain_qa_certainty", "gain"]
 
 
 def _trained_looking(seed: int = 0, variant: str = "gain_qa") -> GainNPP:
@@ -31,6 +32,10 @@ def _trained_looking(seed: int = 0, variant: str = "gain_qa") -> GainNPP:
     assert isinstance(npp, GainNPP)
     with torch.no_grad():
         npp.out.weight.normal_(std=0.02)
+        if npp.certainty is not None:
+            last = npp.level[2]
+            assert isinstance(last, torch.nn.Linear)
+            last.weight.normal_(std=0.2)
     return npp.eval()
 
 
@@ -39,6 +44,30 @@ def test_it_is_small() -> None:
     assert count_parameters(build_npp("gain")) == 97_505  # the QA MLPs are 4% of it
     guided = build_npp("gain_qa_lite0")
     assert sum(p.numel() for p in guided.parameters() if p.requires_grad) == 181_634
+    sure = build_npp("gain_qa_certainty")
+    assert sum(p.numel() for p in sure.parameters() if p.requires_grad) == 101_891  # gain_qa + a 97-weight MLP
+
+
+def test_certainty_shifts_each_picture_s_whole_map_by_how_sure_the_classifier_is() -> None:
+    npp = build_npp("gain_qa_certainty").train()
+    assert isinstance(npp, GainNPP) and npp.certainty is not None
+    assert not npp.certainty.training and not any(p.requires_grad for p in npp.certainty.parameters())
+    npp.reset_to_identity()
+    first, last = npp.level[0], npp.level[2]
+    assert isinstance(first, torch.nn.Linear) and isinstance(last, torch.nn.Linear)
+    with torch.no_grad():  # the MLP passes (q, entropy, top, margin) through and keeps −entropy
+        first.weight.zero_()
+        first.weight[:4].copy_(torch.eye(4))
+        first.bias.zero_()
+        last.weight[0, 1] = -1.0
+    x = torch.rand(2, 3, 48, 40, generator=torch.Generator().manual_seed(5))
+    x[1] = x[1] * 0.2 + 0.4  # another picture, another prediction
+    sure = npp.certainty(x)
+    with torch.no_grad():
+        gain = npp(x, COND)["gain"]
+    # with the content path at zero, each picture's map is one number: 1 − its normalised entropy
+    assert torch.allclose(gain, (1.0 - sure[:, :1]).view(2, 1, 1, 1).expand_as(gain), atol=1e-6)
+    assert float((gain[0] - gain[1]).abs().max()) > 1e-4
 
 
 def test_the_guide_is_the_classifiers_frozen_first_stages() -> None:
@@ -122,7 +151,8 @@ def test_without_qa_one_map_serves_every_q() -> None:
 
 
 @pytest.mark.parametrize(("variant", "size"), [("gain_qa", (1, 1)), ("gain_qa", (17, 13)), ("gain_qa", (64, 32)),
-                                               ("gain_qa_lite0", (1, 1)), ("gain_qa_lite0", (45, 61))])
+                                               ("gain_qa_lite0", (1, 1)), ("gain_qa_lite0", (45, 61)),
+                                               ("gain_qa_certainty", (45, 61))])
 def test_torchscript_matches_eager(variant: str, size: tuple[int, int]) -> None:
     npp = _trained_looking(variant=variant)
     x = torch.rand(2, 3, *size)

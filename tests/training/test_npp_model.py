@@ -24,9 +24,10 @@ def test_lighter_variants_are_smaller() -> None:
 
 def test_registry_names_are_stable() -> None:
     assert NPP_VARIANTS.names() == ["paper", "paper_qa", "lite_qa", "lite_qa_signed", "nano_qa", "local_qa",
-                                    "gain_qa", "gain", "gain_qa_lite0", "test_tiny"]
+                                    "gain_qa", "gain", "gain_qa_lite0", "gain_qa_certainty", "test_tiny"]
     assert not any(NPP_VARIANTS.get(n).config.quantization_adaptive for n in ("paper", "gain"))
-    qa = ("paper_qa", "lite_qa", "lite_qa_signed", "nano_qa", "local_qa", "gain_qa", "gain_qa_lite0", "test_tiny")
+    qa = ("paper_qa", "lite_qa", "lite_qa_signed", "nano_qa", "local_qa", "gain_qa", "gain_qa_lite0",
+          "gain_qa_certainty", "test_tiny")
     assert all(NPP_VARIANTS.get(n).config.quantization_adaptive for n in qa)
 
 

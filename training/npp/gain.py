@@ -16,6 +16,11 @@ With a ``guide`` (a classifier of the task registry) the map also sees that clas
 early features, so it can depend on what is where, not only on local texture. It reproduces far
 more of the per-picture optima that way, yet on ImageNet val it gave the same curve as the
 unguided network (docs/training.md, lesson 10).
+
+With a ``certainty`` classifier the network also sees how sure that frozen classifier is of the
+picture (its whole prediction: entropy, top probability, margin), and a small MLP of that and q
+shifts the whole map. The optima blur pictures the classifier is sure of far more than those it
+doubts, an overall level that the picture's texture does not reveal (docs/training.md, lesson 13).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.tasks.classifiers import EarlyFeatures, ImageClassifier
+from shared.tasks.classifiers import Certainty, EarlyFeatures, ImageClassifier
 from training.npp.qa import QAScale, per_image_cond
 
 
@@ -44,6 +49,9 @@ class GainNppConfig:
     guide: str | None = None
     #: channels each guide feature map is projected to
     guide_width: int = 32
+    #: a classifier of the task registry whose frozen prediction on the picture (how sure it is)
+    #: shifts each picture's whole map with q, or None
+    certainty: str | None = None
     #: QA layers scale every layer's channels by q; without them the map ignores q (the
     #: paper's "no QA" ablation, one network asked to serve every q)
     qa: bool = True
@@ -76,13 +84,13 @@ def apply_detail_gain(x: torch.Tensor, low: torch.Tensor, gain: torch.Tensor) ->
     return low + g.clamp(0.0, 2.0) * (x - low)
 
 
-def _early_features(task: str) -> EarlyFeatures:
+def _classifier(task: str) -> ImageClassifier:
     from shared.tasks import get_task
 
     model = get_task(task)
     if not isinstance(model, ImageClassifier):
         raise ValueError(f"a guide must be an image classifier, {task!r} is a {model.kind} model")
-    return model.early_features()
+    return model
 
 
 class _Unscaled(nn.Module):
@@ -120,11 +128,16 @@ class GainNPP(nn.Module):
         self.qa4, self.qa5, self.qa_out = scale(m, w3), scale(m, w3), scale(m, 1)
         self.guide: EarlyFeatures | None = None
         if self.config.guide is not None:
-            self.guide = _early_features(self.config.guide)
+            self.guide = _classifier(self.config.guide).early_features()
             c8, c16 = self.guide.channels
             g = self.config.guide_width
             self.proj8, self.proj16 = nn.Conv2d(c8, g, 1), nn.Conv2d(c16, g, 1)
             self.fuse, self.qa_fuse = _conv(w3 + 2 * g, w3), scale(m, w3)
+        self.certainty: Certainty | None = None
+        if self.config.certainty is not None:
+            self.certainty = _classifier(self.config.certainty).certainty()
+            # (q, entropy, top probability, margin) → one shift of the whole gain map
+            self.level = nn.Sequential(nn.Linear(4, m), nn.ReLU(), nn.Linear(m, 1))
         # plain floats, not a buffer: no state to save, and TorchScript and ONNX see constants
         self.taps = [float(t) for t in gaussian_kernel(self.config.sigma)]
 
@@ -135,6 +148,11 @@ class GainNPP(nn.Module):
             self.out.weight.zero_()
             assert self.out.bias is not None
             self.out.bias.zero_()
+            if self.certainty is not None:
+                last = self.level[2]
+                assert isinstance(last, nn.Linear)
+                last.weight.zero_()
+                last.bias.zero_()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         # without QA layers q is ignored, whether or not a caller passes it
@@ -152,5 +170,7 @@ class GainNPP(nn.Module):
             h = F.relu(self.fuse(h)) * self.qa_fuse(c)
         h = F.relu(self.ctx2(h)) * self.qa5(c)
         gain = 1.0 + self.out(h) * self.qa_out(c)
+        if self.certainty is not None:
+            gain = gain + self.level(torch.cat([c, self.certainty(x)], 1)).view(-1, 1, 1, 1)
         x_bar = apply_detail_gain(x, blur(x, torch.tensor(self.taps, dtype=x.dtype, device=x.device)), gain)
         return {"x_bar": torch.clamp(x_bar, 0.0, 1.0), "gain": gain}

@@ -83,6 +83,12 @@ _register(
     "a filter by construction (181,634 trained + 700,768 frozen params)",
 )
 _register(
+    "gain_qa_certainty",
+    GainNppConfig(widths=(16, 32, 64), qa_hidden=16, sigma=1.5, certainty="efficientnet_lite0"),
+    "gain_qa whose whole map also shifts with how sure a frozen EfficientNet-Lite0 is of the picture; "
+    "a filter by construction (101,891 trained + 4,652,008 frozen params)",
+)
+_register(
     "test_tiny",
     NppConfig(widths=(4, 8, 8, 16), qa_hidden=(4,) * 8),
     "tiny QA NPP for fast tests (no use beyond tests)",

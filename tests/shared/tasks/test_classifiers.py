@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,21 @@ def test_early_features_are_the_classifiers_own_activations(lite0: TaskModel) ->
     assert not early.training and not any(p.requires_grad for p in early.parameters())
     with pytest.raises(NotImplementedError, match="mobilenet_v2"):
         get_task("mobilenet_v2").early_features()  # type: ignore[attr-defined]
+
+
+def test_certainty_is_how_sure_the_whole_frozen_classifier_is(lite0: TaskModel) -> None:
+    from shared.tasks.classifiers import ImageClassifier
+
+    assert isinstance(lite0, ImageClassifier)
+    sure = lite0.certainty()
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        p = torch.softmax(lite0.module((x - 0.5) / 0.5).float(), 1)  # at 224 the squash is the identity
+        got = sure(x)
+    top = p.topk(2, dim=1).values
+    entropy = -(p * p.log()).sum(1) / math.log(1000)
+    assert torch.allclose(got, torch.stack([entropy, top[:, 0], top[:, 0] - top[:, 1]], 1), atol=1e-4)
+    small = sure(torch.rand(1, 3, 40, 30))  # any size: squashed to the classifier's crop
+    assert small.shape == (1, 3) and float(small.min()) >= 0 and float(small.max()) <= 1
+    sure.train()
+    assert not sure.training and not any(q.requires_grad for q in sure.parameters())
