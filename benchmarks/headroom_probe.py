@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.first + len(ids)}), {args.steps} Adam steps (lr {args.lr}) per image and q, BPG level "
              f"{args.level}, codec forward: {args.codec_forward}, form: {form}"
              + (f", changes only inside rows and columns {w_lo}..{w_hi - 1}" if args.window else ""), "",
-             f"`python benchmarks/headroom_probe.py --images {args.images} --steps {args.steps} --lr {args.lr} "
+             f"`python benchmarks/headroom_probe.py --images {args.images} --first {args.first} --steps {args.steps} "
+             f"--lr {args.lr} "
              f"--codec-forward {args.codec_forward} --form {args.form}"
              + (f" --scale {args.scale}" if args.form != "pixels" else "")
              + (f" --sigma {args.sigma}" if args.form == "detail_gain" else "")

@@ -327,3 +327,28 @@ def test_a_shape_term_joins_the_regression_and_is_another_run(tmp_path: Path) ->
     assert cfg.distill is not None
     plain = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"shape_weight": 0.0})})
     assert plain.identity() != cfg.identity()
+
+
+def test_levels_say_how_much_of_each_picture_s_overall_blur_q_and_the_network_explain(tmp_path: Path) -> None:
+    from training.npp import build_npp
+    from training.npp.gain import blur, gaussian_kernel
+    from training.train.distill import level_agreement
+
+    cfg = _config(tmp_path, form="detail_gain", scale=8, sigma=1.5)
+    x = torch.randint(0, 256, (6, 3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(7))
+    q = [26, 44, 30, 38, 34, 42]
+    # each target keeps a share of the picture's detail that grows with q: its level is q's alone
+    level = torch.tensor([0.2 + 0.03 * (v - 26) for v in q]).view(-1, 1, 1, 1)
+    xf = x.float() / 255
+    low = blur(xf, gaussian_kernel(1.5))
+    _write_shard(cfg, 0, x, low + level * (xf - low), q)
+    npp = build_npp("gain_qa")
+    with torch.no_grad():
+        npp.out.weight.normal_(std=0.05, generator=torch.Generator().manual_seed(1))  # type: ignore[union-attr, operator]
+    got = level_agreement(cfg, npp)
+    assert set(got) == {"network", "q", "q + network", "q + certainty"}
+    assert got["q"] == pytest.approx(1.0, abs=1e-3)  # fp16 storage of the targets
+    assert got["q + network"] >= got["q"] - 1e-9 and got["q + certainty"] >= got["q"] - 1e-9
+    assert -1.0 <= got["network"] <= 1.0
+    with pytest.raises(ConfigError, match="detail_gain"):
+        level_agreement(_config(tmp_path), npp)

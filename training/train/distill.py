@@ -32,6 +32,7 @@ from shared.atomic import atomic_write_bytes
 from shared.codecs.bpg.codec import BpgCodec
 from shared.pipeline import EncoderPool
 from shared.tasks import TaskModel, get_task
+from shared.tasks.classifiers import ImageClassifier
 from training.proxy.model import BpgProxy
 from training.proxy.real_codec import StraightThroughCodec
 from training.train.config import ConfigError, DistillConfig, TrainConfig, load_config, resolve_path
@@ -290,6 +291,45 @@ def shape_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> 
     return {k: float(torch.cat(v).median()) for k, v in rows.items() if v}
 
 
+def _explained(y: torch.Tensor, *columns: torch.Tensor) -> float:
+    """R² of the least-squares fit of ``y`` on ``columns`` and a constant."""
+    x = torch.stack([torch.ones_like(y), *columns], 1).double()
+    fit = x @ torch.linalg.lstsq(x, y.double().unsqueeze(1)).solution
+    return float(1.0 - (y.double() - fit.squeeze(1)).var() / y.double().var())
+
+
+def level_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> dict[str, float]:
+    """How well each picture's overall level of blur — its mean cell gain over the read window, the
+    part :func:`shape_agreement` removes — is predicted: the correlation over the target pictures
+    of this network's level with the targets', and the share of the targets' level (R² of a
+    linear fit) explained by q alone, by q and the network's level, and by q and how sure the
+    task model is of the picture (:class:`shared.tasks.classifiers.Certainty`)."""
+    from training.train.map_shape import cell_gains, window_cells
+
+    d = cfg.distill
+    if d is None or d.form != "detail_gain":
+        raise ConfigError("levels need detail_gain targets")
+    data = TargetImages(cfg)
+    task = get_task(cfg.task)
+    if not isinstance(task, ImageClassifier):
+        raise ConfigError(f"levels need a classifier task model, not {cfg.task}")
+    sure = task.certainty()
+    size = (data.x.shape[-2], data.x.shape[-1])
+    cells = window_cells(*(_read_window(task, size) if d.window else (0, size[-1])), d.scale)
+    target, mine, certainty = [], [], []
+    npp.eval()
+    for i in range(0, len(data), chunk):
+        x, q = data.x[i : i + chunk].float() / 255.0, data.quality[i : i + chunk]
+        target.append(cell_gains(x, data.y[i : i + chunk].float(), d.sigma, d.scale)[..., cells, cells].mean((1, 2, 3)))
+        with torch.no_grad():
+            out = npp(x, bpg_conditioning(q))["x_bar"]
+            certainty.append(sure(x))
+        mine.append(cell_gains(x, out, d.sigma, d.scale)[..., cells, cells].mean((1, 2, 3)))
+    t, n, c, q = torch.cat(target), torch.cat(mine), torch.cat(certainty), data.quality.float()
+    return {"network": float(torch.corrcoef(torch.stack([t, n]))[0, 1]), "q": _explained(t, q),
+            "q + network": _explained(t, q, n), "q + certainty": _explained(t, q, *c.unbind(1))}
+
+
 def _network(checkpoint: Path) -> torch.nn.Module:
     from training.train.loop import CheckpointError, npp_from_checkpoint
 
@@ -313,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shape", type=Path, metavar="CHECKPOINT",
                     help="print how alike in shape (where detail is kept) this network's maps and the targets' "
                          "are, beside the task model's saliency and the two mirror views; make none")
+    ap.add_argument("--level", type=Path, metavar="CHECKPOINT",
+                    help="print how well this network's overall level of blur per picture follows the targets', "
+                         "and how much of the targets' level q and the task model's certainty explain; make none")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -334,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
                      "views": "the mirrored view's targets (the picture's own view against the mirror's)"}
             print("| the targets' map shape (median per-picture correlation) against | r |\n|---|---|")
             for key, r in shape_agreement(cfg, _network(args.shape)).items():
+                print(f"| {names[key]} | {r:.3f} |")
+            return 0
+        if args.level is not None:
+            names = {"network": f"correlation with the network {args.level}'s level",
+                     "q": "R² explained by q", "q + network": "R² explained by q and the network's level",
+                     "q + certainty": f"R² explained by q and {cfg.task}'s certainty (entropy, top, margin)"}
+            print("| the targets' level of blur (mean gain per picture) | |\n|---|---|")
+            for key, r in level_agreement(cfg, _network(args.level)).items():
                 print(f"| {names[key]} | {r:.3f} |")
             return 0
         paths = make_targets(cfg, args.images, workers=args.workers)
