@@ -329,6 +329,29 @@ def test_a_shape_term_joins_the_regression_and_is_another_run(tmp_path: Path) ->
     assert plain.identity() != cfg.identity()
 
 
+def test_an_overblur_weight_costs_changing_a_pixel_more_than_the_target_does(tmp_path: Path) -> None:
+    from training.train.loop import _distill_step
+
+    cfg = _config(tmp_path, overblur_weight=3.0)
+    x = torch.full((1, 3, 8, 8), 0.5)
+    goal = x - 0.1
+
+    class Fixed(torch.nn.Module):  # a network whose output is given
+        def __init__(self, y: torch.Tensor) -> None:
+            super().__init__()
+            self.y = torch.nn.Parameter(y.clone())
+
+        def forward(self, _x: torch.Tensor, _cond: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"x_bar": self.y}
+
+    totals = [float(_distill_step(cfg, Fixed(y), x, torch.zeros(1, 1), torch.tensor([30]), goal)[0])
+              for y in (x - 0.2, x)]  # as far from the target, once beyond it and once short of it
+    assert totals[0] == pytest.approx(3 * totals[1]) and totals[1] == pytest.approx(0.01)
+    assert cfg.distill is not None
+    even = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"overblur_weight": 1.0})})
+    assert even.identity() != cfg.identity() and even.identity() == _config(tmp_path).identity()
+
+
 def test_levels_say_how_much_of_each_picture_s_overall_blur_q_and_the_network_explain(tmp_path: Path) -> None:
     from training.npp import build_npp
     from training.npp.gain import blur, gaussian_kernel

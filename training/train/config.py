@@ -79,6 +79,10 @@ class DistillConfig(BaseModel):
     #: the crop's inner cells. The pixel regression is dominated by each picture's overall level
     #: of blur; the gain lies in where detail is kept (docs/training.md, lesson 12)
     shape_weight: Annotated[float, Field(ge=0)] = 0.0
+    #: weight of the pixel penalty where the network changes a pixel more than the target does
+    #: (1 elsewhere). Errors are not alike: blurring what the target keeps costs accuracy, keeping
+    #: what it blurs only bits; above 1 the regression errs on the side of keeping detail
+    overblur_weight: Annotated[float, Field(gt=0)] = 1.0
 
     @field_validator("form")
     @classmethod
@@ -207,7 +211,7 @@ _LATER_FIELDS: dict[tuple[str, ...], object] = {("batchnorm",): "batch", ("data"
                                                 ("distill", "form"): "pixels", ("distill", "scale"): 8,
                                                 ("distill", "sigma"): 1.5, ("distill", "window"): False,
                                                 ("distill", "mirrored_targets"): None, ("distill", "loss"): "mse",
-                                                ("distill", "shape_weight"): 0.0}
+                                                ("distill", "shape_weight"): 0.0, ("distill", "overblur_weight"): 1.0}
 
 
 def resolve_path(p: str) -> Path:

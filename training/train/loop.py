@@ -335,14 +335,18 @@ def _micro_step(cfg: TrainConfig, ctx: Distributed, model: torch.nn.Module, st: 
 def _distill_step(cfg: TrainConfig, model: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor,
                   quality: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     """Regression onto the optimised pictures: ``total`` is the configured penalty of X̄ − X* (MSE
-    or mean absolute error) plus, with a ``shape_weight``, the weighted shape term; ``plain_total``
+    or mean absolute error, ``overblur_weight`` times where X̄ moves further from X than X* does)
+    plus, with a ``shape_weight``, the weighted shape term; ``plain_total``
     the same objective for the identity, X̄ = X (the gap is what the network has learnt);
     ``pixel_mse`` MSE(X̄, X); the codec and task terms are not computed (NaN)."""
     spec = cfg.distill
     assert spec is not None
 
     def objective(y: torch.Tensor) -> torch.Tensor:
-        pixel = (y - goal).abs().mean() if spec.loss == "l1" else ((y - goal) ** 2).mean()
+        err = (y - goal).abs() if spec.loss == "l1" else (y - goal) ** 2
+        if spec.overblur_weight != 1.0:
+            err = torch.where((y - x).abs() > (goal - x).abs(), spec.overblur_weight * err, err)
+        pixel = err.mean()
         if spec.shape_weight == 0:
             return pixel
         return pixel + spec.shape_weight * shape_loss(x, y, goal, spec.sigma, spec.scale)
