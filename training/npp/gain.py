@@ -89,7 +89,7 @@ def _classifier(task: str) -> ImageClassifier:
 
     model = get_task(task)
     if not isinstance(model, ImageClassifier):
-        raise ValueError(f"a guide must be an image classifier, {task!r} is a {model.kind} model")
+        raise ValueError(f"a guide or certainty must be an image classifier, {task!r} is a {model.kind} model")
     return model
 
 

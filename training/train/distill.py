@@ -260,21 +260,29 @@ def reproduced_share(data: TargetImages, npp: torch.nn.Module, chunk: int = 25) 
     return 1.0 - err / change
 
 
+def _gain_maps(cfg: TrainConfig, what: str) -> tuple[DistillConfig, TargetImages, TaskModel, slice]:
+    """What reading detail-gain targets needs: the distill settings, the targets, the task model and
+    the cells of the maps to read (those inside the classifier's window, with ``window``)."""
+    from training.train.map_shape import window_cells
+
+    d = cfg.distill
+    if d is None or d.form != "detail_gain":
+        raise ConfigError(f"{what} need detail_gain targets")
+    data = TargetImages(cfg)
+    task = get_task(cfg.task)
+    size = (data.x.shape[-2], data.x.shape[-1])
+    return d, data, task, window_cells(*(_read_window(task, size) if d.window else (0, size[-1])), d.scale)
+
+
 def shape_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> dict[str, float]:
     """How alike in shape (:mod:`training.train.map_shape`) the targets' detail-gain maps are to
     this network's, to the task model's first-order saliency, and — with mirrored targets — to the
     other view's: the median over the target pictures of the per-picture correlation."""
-    from training.train.map_shape import cell_gains, saliency_gains, shape_correlation, window_cells
+    from training.train.map_shape import cell_gains, saliency_gains, shape_correlation
 
-    d = cfg.distill
-    if d is None or d.form != "detail_gain":
-        raise ConfigError("map shapes need detail_gain targets")
+    d, data, task, cells = _gain_maps(cfg, "map shapes")
     form = _form(d)
     assert isinstance(form, DetailGain)
-    data = TargetImages(cfg)
-    task = get_task(cfg.task)
-    size = (data.x.shape[-2], data.x.shape[-1])
-    cells = window_cells(*(_read_window(task, size) if d.window else (0, size[-1])), d.scale)
     views = data.views
     rows: dict[str, list[torch.Tensor]] = {"network": [], "saliency": [], "views": []}
     npp.eval()
@@ -304,18 +312,12 @@ def level_agreement(cfg: TrainConfig, npp: torch.nn.Module, chunk: int = 16) -> 
     of this network's level with the targets', and the share of the targets' level (R² of a
     linear fit) explained by q alone, by q and the network's level, and by q and how sure the
     task model is of the picture (:class:`shared.tasks.classifiers.Certainty`)."""
-    from training.train.map_shape import cell_gains, window_cells
+    from training.train.map_shape import cell_gains
 
-    d = cfg.distill
-    if d is None or d.form != "detail_gain":
-        raise ConfigError("levels need detail_gain targets")
-    data = TargetImages(cfg)
-    task = get_task(cfg.task)
+    d, data, task, cells = _gain_maps(cfg, "levels")
     if not isinstance(task, ImageClassifier):
         raise ConfigError(f"levels need a classifier task model, not {cfg.task}")
     sure = task.certainty()
-    size = (data.x.shape[-2], data.x.shape[-1])
-    cells = window_cells(*(_read_window(task, size) if d.window else (0, size[-1])), d.scale)
     target, mine, certainty = [], [], []
     npp.eval()
     for i in range(0, len(data), chunk):
